@@ -1,0 +1,36 @@
+//! API keys: only their SHA-256 hashes are stored or published.
+
+use sha2::{Digest, Sha256};
+
+/// Prefix of every project API key, so a leaked key is recognisable in scans.
+pub const API_KEY_PREFIX: &str = "srk_";
+
+/// The SHA-256 of a key: the only form a key is stored in, compared or published.
+pub fn hash_api_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The hash of a key as lowercase hex, the form used in the database and the policy bucket.
+pub fn hash_api_key_hex(key: &str) -> String {
+    hex::encode(hash_api_key(key))
+}
+
+/// Parses a hex hash back into bytes; `None` when it is not 64 hex digits.
+pub fn parse_key_hash(hex_hash: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_hash, &mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_round_trips_through_hex() {
+        let hex_hash = hash_api_key_hex("srk_test");
+        assert_eq!(hex_hash.len(), 64);
+        assert_eq!(parse_key_hash(&hex_hash), Some(hash_api_key("srk_test")));
+        assert_eq!(parse_key_hash("zz"), None);
+    }
+}

@@ -1,0 +1,25 @@
+//! The vocabulary both Sendrealm services speak.
+//!
+//! # Layout
+//!
+//! * [`event`]: the ingest request, the stored event object and its timestamps.
+//! * [`validate`]: the rules every event passes before it is accepted.
+//! * [`identity`]: email normalisation and the placeholder values that would merge strangers.
+//! * [`id`]: event ids (deterministic from an idempotency key, otherwise time-ordered).
+//! * [`error_code`]: stable error codes and the HTTP status each one means.
+//! * [`subjects`]: NATS subject, stream, bucket and header names.
+//! * [`policy`]: the project policy the aggregator publishes and agents enforce.
+//! * [`apikey`]: how API keys are hashed (only hashes are ever stored).
+//! * [`config`]: layered configuration loading (defaults, TOML file, `SENDREALM_*` env).
+#![deny(unreachable_pub)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod apikey;
+pub mod config;
+pub mod error_code;
+pub mod event;
+pub mod id;
+pub mod identity;
+pub mod policy;
+pub mod subjects;
+pub mod validate;

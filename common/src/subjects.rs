@@ -1,0 +1,55 @@
+//! NATS names: subjects, streams, buckets and headers, in one place.
+//!
+//! An event is published to `<prefix>.<project_id>.<event name>`. Project ids and event
+//! names are both valid subject tokens by construction (see [`crate::validate`]), so the
+//! subject can be built without escaping.
+
+/// Default events stream.
+pub const DEFAULT_STREAM: &str = "SENDREALM_EVENTS";
+/// Default subject prefix of the events stream (`sendrealm.events.>`).
+pub const DEFAULT_SUBJECT_PREFIX: &str = "sendrealm.events";
+/// Default KV bucket holding project policies.
+pub const DEFAULT_POLICY_BUCKET: &str = "sendrealm_policies";
+
+/// Header carrying the per-message TTL (seconds) derived from the project's retention.
+pub const NATS_TTL: &str = "Nats-TTL";
+
+/// The subject an event is published on.
+pub fn event_subject(prefix: &str, project_id: &str, event_name: &str) -> String {
+    let mut subject =
+        String::with_capacity(prefix.len() + project_id.len() + event_name.len() + 2);
+    subject.push_str(prefix);
+    subject.push('.');
+    subject.push_str(project_id);
+    subject.push('.');
+    subject.push_str(event_name);
+    subject
+}
+
+/// The wildcard subject the events stream captures.
+pub fn stream_subjects(prefix: &str) -> String {
+    format!("{prefix}.>")
+}
+
+/// The wildcard subject of one project's events (used by retention and replay).
+pub fn project_subjects(prefix: &str, project_id: &str) -> String {
+    format!("{prefix}.{project_id}.>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_names_project_and_event() {
+        assert_eq!(
+            event_subject("sendrealm.events", "proj_1", "order.completed"),
+            "sendrealm.events.proj_1.order.completed"
+        );
+        assert_eq!(stream_subjects("sendrealm.events"), "sendrealm.events.>");
+        assert_eq!(
+            project_subjects("sendrealm.events", "proj_1"),
+            "sendrealm.events.proj_1.>"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+use super::*;
+
+const NOW: Timestamp = Timestamp::from_unix_millis(1_790_000_000_000);
+
+fn ctx() -> EventContext<'static> {
+    EventContext {
+        project_id: "proj_test",
+        payload_limit_bytes: 64,
+        received_at: NOW,
+        region: "eu-west",
+        source: Source::Api,
+    }
+}
+
+fn check(body: &str) -> Result<Event, Invalid> {
+    validate(parse_request(body.as_bytes())?, &ctx())
+}
+
+fn code_of(body: &str) -> (ErrorCode, Option<String>) {
+    let err = check(body).expect_err(body);
+    (err.code, err.param)
+}
+
+#[test]
+fn accepts_the_public_docs_example() {
+    let event = check(
+        r#"{"event": "order.completed", "email": "olivia@example.com",
+            "payload": {"order_id": "ord_123", "amount": 4900, "currency": "USD"},
+            "occurred_at": "2026-06-08T14:15:00.000Z",
+            "idempotency_key": "evt_order_completed_ord_123"}"#,
+    )
+    .unwrap();
+    assert_eq!(event.event, "order.completed");
+    assert_eq!(event.email.as_deref(), Some("olivia@example.com"));
+    assert_eq!(event.occurred_at.to_rfc3339(), "2026-06-08T14:15:00.000Z");
+    assert_eq!(event.received_at, NOW);
+    assert_eq!(
+        event.id,
+        crate::id::event_id_for_key("proj_test", "evt_order_completed_ord_123")
+    );
+}
+
+#[test]
+fn defaults_payload_and_occurred_at() {
+    let event = check(r#"{"event":"a.b","external_id":"u1"}"#).unwrap();
+    assert_eq!(event.payload.get(), "{}");
+    assert_eq!(event.occurred_at, NOW);
+    let event = check(r#"{"event":"a.b","external_id":"u1","payload":null}"#).unwrap();
+    assert_eq!(event.payload.get(), "{}");
+}
+
+#[test]
+fn refuses_bad_event_names() {
+    for name in [
+        "Order.Completed",
+        "order..completed",
+        ".order",
+        "order.completed.",
+        "order",
+        "order completed.x",
+        "ordér.completed",
+        "1order.completed",
+        "order.1completed",
+        "order-x.completed",
+        "",
+    ] {
+        let body = format!(r#"{{"event":{name:?},"email":"a@b.co"}}"#);
+        assert_eq!(
+            code_of(&body),
+            (ErrorCode::InvalidEventName, Some("event".into())),
+            "{name}"
+        );
+    }
+    let long = format!("a.{}", "b".repeat(MAX_EVENT_NAME_LEN));
+    let body = format!(r#"{{"event":{long:?},"email":"a@b.co"}}"#);
+    assert_eq!(code_of(&body).0, ErrorCode::InvalidEventName);
+}
+
+#[test]
+fn refuses_reserved_names_from_customers_only() {
+    let body = r#"{"event":"sendrealm.mail.send","email":"a@b.co"}"#;
+    assert_eq!(code_of(body).0, ErrorCode::ReservedEventName);
+    assert_eq!(ErrorCode::ReservedEventName.status(), 403);
+    let request = parse_request(body.as_bytes()).unwrap();
+    let system = EventContext {
+        source: Source::System,
+        ..ctx()
+    };
+    assert!(validate(request, &system).is_ok());
+    let request = parse_request(br#"{"event":"order.completed","email":"a@b.co"}"#).unwrap();
+    assert_eq!(
+        validate(request, &system).unwrap_err().code,
+        ErrorCode::InvalidEventName
+    );
+}
+
+#[test]
+fn requires_a_real_identity() {
+    assert_eq!(
+        code_of(r#"{"event":"a.b"}"#).0,
+        ErrorCode::MissingIdentity
+    );
+    assert_eq!(
+        code_of(r#"{"event":"a.b","email":"nope"}"#),
+        (ErrorCode::InvalidEmail, Some("email".into()))
+    );
+    for placeholder in ["null", "undefined", "anonymous", "-1", "0", "0000", "  "] {
+        let body = format!(r#"{{"event":"a.b","external_id":{placeholder:?}}}"#);
+        assert_eq!(
+            code_of(&body),
+            (ErrorCode::InvalidIdentity, Some("external_id".into())),
+            "{placeholder}"
+        );
+        let body = format!(r#"{{"event":"a.b","contact_id":{placeholder:?}}}"#);
+        assert_eq!(code_of(&body).1.as_deref(), Some("contact_id"));
+    }
+}
+
+#[test]
+fn normalizes_email() {
+    let a = check(r#"{"event":"a.b","email":"  Olivia@Example.COM "}"#).unwrap();
+    let b = check(r#"{"event":"a.b","email":"olivia@example.com"}"#).unwrap();
+    assert_eq!(a.email, b.email);
+}
+
+#[test]
+fn checks_occurred_at() {
+    for bad in ["2026-06-08", "2026-06-08T14:15:00", "tomorrow", "2026-13-01T00:00:00Z"] {
+        let body = format!(r#"{{"event":"a.b","email":"a@b.co","occurred_at":{bad:?}}}"#);
+        assert_eq!(
+            code_of(&body),
+            (ErrorCode::InvalidOccurredAt, Some("occurred_at".into())),
+            "{bad}"
+        );
+    }
+    let soon = NOW.plus_millis(MAX_FUTURE_SKEW_MILLIS - 1000).to_rfc3339();
+    let body = format!(r#"{{"event":"a.b","email":"a@b.co","occurred_at":"{soon}"}}"#);
+    assert!(check(&body).is_ok());
+    let late = NOW.plus_millis(MAX_FUTURE_SKEW_MILLIS + 1000).to_rfc3339();
+    let body = format!(r#"{{"event":"a.b","email":"a@b.co","occurred_at":"{late}"}}"#);
+    assert_eq!(code_of(&body).0, ErrorCode::InvalidOccurredAt);
+    let past = r#"{"event":"a.b","email":"a@b.co","occurred_at":"1999-01-01T00:00:00+05:00"}"#;
+    assert!(check(past).is_ok());
+}
+
+#[test]
+fn checks_idempotency_key() {
+    for bad in ["", "   ", "a\\u0007b"] {
+        let body = format!(r#"{{"event":"a.b","email":"a@b.co","idempotency_key":"{bad}"}}"#);
+        assert_eq!(code_of(&body).0, ErrorCode::InvalidIdempotencyKey, "{bad:?}");
+    }
+    let long = "k".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1);
+    let body = format!(r#"{{"event":"a.b","email":"a@b.co","idempotency_key":"{long}"}}"#);
+    assert_eq!(code_of(&body).0, ErrorCode::InvalidIdempotencyKey);
+    let max = "k".repeat(MAX_IDEMPOTENCY_KEY_LEN);
+    let body = format!(r#"{{"event":"a.b","email":"a@b.co","idempotency_key":"{max}"}}"#);
+    assert!(check(&body).is_ok());
+}
+
+#[test]
+fn checks_payload_shape_and_limit() {
+    assert_eq!(
+        code_of(r#"{"event":"a.b","email":"a@b.co","payload":[1]}"#),
+        (ErrorCode::InvalidPayload, Some("payload".into()))
+    );
+    // The limit in ctx() is 64 bytes: {"k":"…"} with 56 characters inside is exactly 64.
+    let at_limit = format!(r#"{{"k":"{}"}}"#, "x".repeat(56));
+    assert_eq!(at_limit.len(), 64);
+    let body = format!(r#"{{"event":"a.b","email":"a@b.co","payload":{at_limit}}}"#);
+    assert!(check(&body).is_ok());
+    let over = format!(r#"{{"k":"{}"}}"#, "x".repeat(57));
+    let body = format!(r#"{{"event":"a.b","email":"a@b.co","payload":{over}}}"#);
+    let err = check(&body).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+    assert!(err.message.contains("64"), "{}", err.message);
+}
+
+#[test]
+fn maps_json_errors_to_codes_and_fields() {
+    assert_eq!(code_of("{not json").0, ErrorCode::MalformedJson);
+    assert_eq!(code_of(r#"{"event":"a.b"} trailing"#).0, ErrorCode::MalformedJson);
+    assert_eq!(code_of("[1,2]").0, ErrorCode::InvalidRequest);
+    assert_eq!(
+        code_of(r#"{"event":"a.b","emial":"a@b.co"}"#),
+        (ErrorCode::UnknownField, Some("emial".into()))
+    );
+    assert_eq!(
+        code_of(r#"{"email":"a@b.co"}"#),
+        (ErrorCode::MissingField, Some("event".into()))
+    );
+    assert_eq!(
+        code_of(r#"{"event":"a.b","email":"a@b.co","occurred_at":12}"#),
+        (ErrorCode::InvalidFieldType, Some("occurred_at".into()))
+    );
+}
