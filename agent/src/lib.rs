@@ -1,1 +1,191 @@
+//! Sendrealm agent: the edge half of the pipeline.
+//!
+//! It takes events over HTTP, checks them against the project's policy and the API rules,
+//! publishes each to JetStream with a `Nats-Msg-Id`, and answers `202` only once JetStream
+//! has acknowledged the write.
+//!
+//! # Layout
+//!
+//! * [`config`]: the agent's configuration.
+//! * [`policy`]: project policies, followed from the KV bucket, read lock-free.
+//! * [`auth`]: Bearer keys to projects.
+//! * [`ratelimit`]: per-project event budgets.
+//! * [`ingest`]: validate → rate-limit → publish → answer, without HTTP.
+//! * [`publish`]: the publish task that pipelines acks and retries with the same id.
+//! * [`http`]: routes, handlers, body caps and the error mapping.
+//! * [`health`], [`metrics`]: readiness and counters.
 
+pub mod auth;
+pub mod config;
+pub mod health;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod policy;
+pub mod publish;
+pub mod ratelimit;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use sendrealm_common::service::{self, NatsConnectError};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AgentConfig;
+use crate::health::Health;
+use crate::http::{Limits, State};
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::policy::Policies;
+use crate::publish::Publisher;
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The NATS client could not be set up.
+    #[error(transparent)]
+    Nats(#[from] NatsConnectError),
+    /// The events stream handle could not be made.
+    #[error("cannot use stream {0}: {1}")]
+    Stream(String, String),
+}
+
+/// Runs the agent on a bound listener until `shutdown` resolves, then drains: stops
+/// accepting, lets in-flight requests finish and their acks arrive (up to
+/// `shutdown_timeout_secs`), and returns.
+pub async fn run(
+    config: AgentConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    let client = service::connect_nats(&config.nats, "sendrealm-agent").await?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_millis(config.publish.ack_timeout_ms))
+        // Our own publish task bounds in-flight acks; keep the client's limit above it so
+        // the client never blocks a send on a permit.
+        .max_ack_inflight(config.publish.max_inflight * 2)
+        .build(client.clone());
+
+    let stopping = CancellationToken::new();
+    let publisher_stop = CancellationToken::new();
+    let policies = Arc::new(Policies::default());
+    let (publisher, publish_task) = Publisher::start(js.clone(), &config.publish, publisher_stop.clone());
+    let stream = js
+        .get_stream_no_info(&config.nats.stream.name)
+        .await
+        .map_err(|e| AgentError::Stream(config.nats.stream.name.clone(), e.to_string()))?;
+
+    let state = Arc::new(State {
+        ingest: Ingest::new(
+            publisher,
+            stream,
+            config.region.clone(),
+            config.nats.stream.subject_prefix.clone(),
+            config.max_batch_events,
+        ),
+        policies: Arc::clone(&policies),
+        health: Health::new(client.clone(), Arc::clone(&policies), stopping.clone()),
+        metrics: Metrics::default(),
+        limits: Limits {
+            max_body_bytes: config.max_body_bytes,
+            max_batch_body_bytes: config.max_batch_body_bytes,
+            retry_after_secs: config.publish.retry_after_secs,
+        },
+    });
+
+    let background = CancellationToken::new();
+    let setup = tokio::spawn(prepare_stream(
+        js.clone(),
+        config.nats.stream.clone(),
+        Arc::clone(&state),
+        background.clone(),
+    ));
+    let watcher = tokio::spawn(policy::follow(
+        js.clone(),
+        config.nats.policy_bucket.clone(),
+        Arc::clone(&policies),
+        background.clone(),
+    ));
+    tokio::spawn(notify_when_ready(Arc::clone(&state), background.clone()));
+
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, region = %config.region, version = env!("CARGO_PKG_VERSION"), "Agent listening.");
+    }
+    let server = warp::serve(http::routes::routes(Arc::clone(&state)))
+        .incoming(listener)
+        .graceful(stopping.clone().cancelled_owned())
+        .run();
+    let mut server = std::pin::pin!(server);
+    let budget = Duration::from_secs(config.shutdown_timeout_secs);
+    tokio::select! {
+        _ = &mut server => {}
+        _ = shutdown => {}
+    }
+    let deadline = Instant::now() + budget;
+    service::notify_stopping();
+    tracing::info!("Shutting down: no new connections; draining in-flight requests.");
+    stopping.cancel();
+    if tokio::time::timeout_at(deadline, &mut server).await.is_err() {
+        tracing::warn!("In-flight requests did not finish within the shutdown budget.");
+    }
+    background.cancel();
+    publisher_stop.cancel();
+    drop(state);
+    if tokio::time::timeout_at(deadline, publish_task).await.is_err() {
+        tracing::warn!("Publishes still awaiting acks at the end of the shutdown budget.");
+    }
+    let _ = tokio::time::timeout_at(deadline, async {
+        let _ = setup.await;
+        let _ = watcher.await;
+    })
+    .await;
+    if let Err(error) = client.flush().await {
+        tracing::warn!(%error, "Could not flush the NATS connection.");
+    }
+    tracing::info!("Agent stopped.");
+    Ok(())
+}
+
+/// Makes sure the events stream exists, retrying while JetStream is unreachable.
+async fn prepare_stream(
+    js: jetstream::Context,
+    config: sendrealm_common::config::StreamConfig,
+    state: Arc<State>,
+    stop: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match service::ensure_events_stream(&js, &config).await {
+            Ok(_) => {
+                state.health.set_stream_ready();
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "Events stream not ready; retrying."),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Tells systemd once the agent is ready for the first time.
+async fn notify_when_ready(state: Arc<State>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if state.health.readiness().ready {
+            tracing::info!("Agent ready.");
+            service::notify_ready();
+            return;
+        }
+    }
+}

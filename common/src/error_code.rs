@@ -85,6 +85,11 @@ impl ErrorCode {
         ErrorCode::InternalError,
     ];
 
+    /// Position in [`ErrorCode::ALL`], for per-code counters.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The stable snake_case code.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -179,6 +184,13 @@ mod tests {
             let s = code.as_str();
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+        }
+    }
+
+    #[test]
+    fn index_matches_position_in_all() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code.index(), i);
         }
     }
 

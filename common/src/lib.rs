@@ -11,6 +11,9 @@
 //! * [`policy`]: the project policy the aggregator publishes and agents enforce.
 //! * [`apikey`]: how API keys are hashed (only hashes are ever stored).
 //! * [`config`]: layered configuration loading (defaults, TOML file, `SENDREALM_*` env).
+//! * `service` (feature `service`): process plumbing both binaries share: tracing set-up,
+//!   signals, systemd notification and the NATS connection. Kept behind a feature so the
+//!   vocabulary itself needs no runtime, as the test harness and tools want.
 #![deny(unreachable_pub)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
@@ -21,5 +24,7 @@ pub mod event;
 pub mod id;
 pub mod identity;
 pub mod policy;
+#[cfg(feature = "service")]
+pub mod service;
 pub mod subjects;
 pub mod validate;

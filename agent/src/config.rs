@@ -1,0 +1,92 @@
+//! The agent's configuration (see `config/agent.example.toml`).
+
+use serde::{Deserialize, Serialize};
+
+use sendrealm_common::config::{ConfigError, NatsConfig};
+
+/// Everything the agent reads from its config file and `SENDREALM_*` environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// This agent's region; stamped on every event it accepts.
+    pub region: String,
+    /// Hard cap on a `POST /events` body, checked before the body is read.
+    pub max_body_bytes: u64,
+    /// Hard cap on a `POST /events/batch` body.
+    pub max_batch_body_bytes: u64,
+    /// Most events a batch may hold.
+    pub max_batch_events: usize,
+    /// Publishing to JetStream.
+    pub publish: PublishConfig,
+    /// How long shutdown waits for in-flight requests and acks before giving up.
+    pub shutdown_timeout_secs: u64,
+    /// NATS connection, events stream and policy bucket.
+    pub nats: NatsConfig,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            listen: "127.0.0.1:8080".into(),
+            region: "local".into(),
+            max_body_bytes: 1024 * 1024,
+            max_batch_body_bytes: 16 * 1024 * 1024,
+            max_batch_events: 500,
+            publish: PublishConfig::default(),
+            shutdown_timeout_secs: 20,
+            nats: NatsConfig::default(),
+        }
+    }
+}
+
+/// How events are published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Wait for one JetStream ack before the attempt counts as failed (and is retried
+    /// with the same `Nats-Msg-Id`).
+    pub ack_timeout_ms: u64,
+    /// Total time an event may take to be acknowledged before the request gets `503`.
+    pub deadline_ms: u64,
+    /// Publishes awaiting their ack at once; beyond this, requests queue.
+    pub max_inflight: usize,
+    /// `Retry-After` sent with `503`.
+    pub retry_after_secs: u64,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            ack_timeout_ms: 2_000,
+            deadline_ms: 5_000,
+            max_inflight: 1_024,
+            retry_after_secs: 2,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Checks relations between values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |m: String| Err(ConfigError::Inconsistent(m));
+        if self.region.is_empty() || self.region.len() > 64 {
+            return fail("region must be 1-64 characters".into());
+        }
+        if self.max_batch_events == 0 || self.max_batch_events > 1000 {
+            return fail("max_batch_events must be between 1 and 1000".into());
+        }
+        if self.publish.ack_timeout_ms == 0 || self.publish.deadline_ms < self.publish.ack_timeout_ms
+        {
+            return fail("publish.deadline_ms must be at least publish.ack_timeout_ms (> 0)".into());
+        }
+        if self.publish.max_inflight == 0 {
+            return fail("publish.max_inflight must be positive".into());
+        }
+        if self.nats.stream.duplicate_window_secs == 0 {
+            return fail("nats.stream.duplicate_window_secs must be positive: dedupe is what makes retries safe".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! Request handlers: HTTP in, [`crate::ingest`] in the middle, HTTP out.
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures::Stream;
+use sendrealm_common::event::Timestamp;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+
+use super::State;
+use super::body::{read_capped, require_json};
+use super::error::{ApiError, json_response, set_rate_headers};
+use crate::auth;
+use crate::ingest::{Accepted, IngestError, Outcome};
+use crate::policy::Project;
+
+/// Header marking an answer that replays an earlier event with the same idempotency key.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// Authenticates, checks the content type and reads the body under `cap`.
+async fn admit<S, B>(
+    state: &State,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    body: S,
+    cap: u64,
+) -> Result<(Arc<Project>, Bytes), ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let project = auth::authenticate(&state.policies, authorization.as_deref())
+        .map_err(|e| ApiError::from_ingest(e.into(), state.limits.retry_after_secs))?;
+    require_json(content_type.as_deref())?;
+    let body = read_capped(body, content_length, cap).await?;
+    Ok((project, body))
+}
+
+fn refuse(state: &State, error: ApiError) -> Response {
+    state.metrics.reject(error.code);
+    error.into_response()
+}
+
+/// `POST /events`.
+pub async fn post_event<S, B>(
+    state: Arc<State>,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let cap = state.limits.max_body_bytes;
+    let (project, body) =
+        match admit(&state, authorization, content_type, content_length, body, cap).await {
+            Ok(admitted) => admitted,
+            Err(error) => return refuse(&state, error),
+        };
+    let outcome = state.ingest.submit(&project, &body, Timestamp::now()).await;
+    state.metrics.record(&outcome);
+    single_response(&state, outcome)
+}
+
+fn single_response(state: &State, outcome: Outcome) -> Response {
+    let mut response = match outcome.result {
+        Ok(Accepted::New(event)) => json_response(StatusCode::ACCEPTED, event),
+        Ok(Accepted::Replayed(event)) => {
+            let mut response = json_response(StatusCode::OK, event);
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            response
+        }
+        Err(error) => ApiError::from_ingest(error, state.limits.retry_after_secs).into_response(),
+    };
+    if let Some(rate) = outcome.rate {
+        set_rate_headers(&mut response, rate);
+    }
+    response
+}
+
+/// `POST /events/batch`: `{"events":[…]}` → one result per event, in order.
+pub async fn post_batch<S, B>(
+    state: Arc<State>,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let cap = state.limits.max_batch_body_bytes;
+    let (project, body) =
+        match admit(&state, authorization, content_type, content_length, body, cap).await {
+            Ok(admitted) => admitted,
+            Err(error) => return refuse(&state, error),
+        };
+    let outcomes = match state.ingest.submit_batch(&project, &body, Timestamp::now()).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            let error = ApiError::from_ingest(error, state.limits.retry_after_secs);
+            return refuse(&state, error);
+        }
+    };
+    batch_response(&state, outcomes)
+}
+
+/// Writes `{"object":"batch","accepted":n,"replayed":n,"rejected":n,"results":[…]}`,
+/// splicing each stored event's bytes in as they are (no re-serialisation).
+fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
+    let mut results = Vec::with_capacity(outcomes.len() * 512);
+    let (mut accepted, mut replayed, mut rejected) = (0usize, 0usize, 0usize);
+    let mut retry_after: Option<u64> = None;
+    let mut last_rate = None;
+    results.push(b'[');
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        state.metrics.record(&outcome);
+        if i > 0 {
+            results.push(b',');
+        }
+        last_rate = outcome.rate.or(last_rate);
+        match outcome.result {
+            Ok(Accepted::New(event)) => {
+                accepted += 1;
+                item(&mut results, 202, "accepted", false, b"event", &event);
+            }
+            Ok(Accepted::Replayed(event)) => {
+                replayed += 1;
+                item(&mut results, 200, "idempotent_replayed", false, b"event", &event);
+            }
+            Err(error) => {
+                rejected += 1;
+                if let IngestError::RateLimited(exceeded) = &error {
+                    retry_after = Some(
+                        retry_after.map_or(exceeded.retry_after_secs, |r| r.min(exceeded.retry_after_secs)),
+                    );
+                }
+                let api = ApiError::from_ingest(error, state.limits.retry_after_secs);
+                if api.code.status() == 503 {
+                    retry_after = Some(state.limits.retry_after_secs);
+                }
+                let body = serde_json::to_vec(&api.body()).unwrap_or_default();
+                let code = api.code;
+                item(&mut results, code.status(), code.as_str(), code.retryable(), b"error", &body);
+            }
+        }
+    }
+    results.push(b']');
+    let mut out = Vec::with_capacity(results.len() + 96);
+    out.extend_from_slice(
+        format!(
+            r#"{{"object":"batch","accepted":{accepted},"replayed":{replayed},"rejected":{rejected},"results":"#
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&results);
+    out.push(b'}');
+    let mut response = json_response(StatusCode::OK, out.into());
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Some(rate) = last_rate {
+        set_rate_headers(&mut response, rate);
+    }
+    response
+}
+
+fn item(out: &mut Vec<u8>, status: u16, code: &str, retryable: bool, key: &[u8], json: &[u8]) {
+    out.extend_from_slice(
+        format!(r#"{{"status":{status},"code":"{code}","retryable":{retryable},""#).as_bytes(),
+    );
+    out.extend_from_slice(key);
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(json);
+    out.push(b'}');
+}
+
+/// `GET /healthz`: the process is up.
+pub fn healthz() -> Response {
+    json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+}
+
+/// `GET /readyz`: `200` when events can be taken, `503` with the reasons otherwise.
+pub fn readyz(state: Arc<State>) -> Response {
+    let readiness = state.health.readiness();
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, serde_json::to_vec(&readiness).unwrap_or_default().into())
+}
+
+/// `GET /metrics`: Prometheus text.
+pub fn metrics(state: Arc<State>) -> Response {
+    let readiness = state.health.readiness();
+    let text = state.metrics.render(readiness.projects, readiness.ready);
+    let mut response = Response::new(text.into());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}

@@ -1,0 +1,237 @@
+//! The ingest path without HTTP: validate, rate-limit, publish, and answer with the event.
+//!
+//! Every refusal is a typed [`IngestError`]; `http::error` is the one place that turns it
+//! into a status and a body.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
+use bytes::Bytes;
+use futures::future::join_all;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sendrealm_common::error_code::ErrorCode;
+use sendrealm_common::event::{Event, Source, Timestamp};
+use sendrealm_common::subjects;
+use sendrealm_common::validate::{self, EventContext, Invalid};
+
+use crate::auth::AuthError;
+use crate::policy::Project;
+use crate::publish::{Outgoing, PublishError, Publisher};
+use crate::ratelimit::{Exceeded, RateInfo};
+
+/// Why an event (or a request) was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// Authentication failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The request or event broke a rule.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The project is over its rate limit.
+    #[error("rate limit exceeded; retry in {} s", .0.retry_after_secs)]
+    RateLimited(Exceeded),
+    /// JetStream did not accept the event.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// The original of a duplicate could not be read back.
+    #[error("cannot read the original event: {0}")]
+    Original(String),
+}
+
+impl IngestError {
+    /// The stable code of this refusal.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            IngestError::Auth(AuthError::Missing) => ErrorCode::MissingApiKey,
+            IngestError::Auth(AuthError::Invalid) => ErrorCode::InvalidApiKey,
+            IngestError::Auth(AuthError::NotReady) => ErrorCode::ServiceUnavailable,
+            IngestError::Invalid(invalid) => invalid.code,
+            IngestError::RateLimited(_) => ErrorCode::RateLimited,
+            IngestError::Publish(PublishError::Unavailable | PublishError::ShuttingDown) => {
+                ErrorCode::ServiceUnavailable
+            }
+            IngestError::Original(_) => ErrorCode::ServiceUnavailable,
+            IngestError::Publish(PublishError::Refused(_)) => ErrorCode::InternalError,
+        }
+    }
+}
+
+/// An accepted event: the event object as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Newly stored (`202`).
+    New(Bytes),
+    /// The idempotency key was seen before: the original event (`200`).
+    Replayed(Bytes),
+}
+
+/// The outcome of one event, with the rate budget left after it (when it was counted).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Accepted or why not.
+    pub result: Result<Accepted, IngestError>,
+    /// The project's budget after this event; `None` when the event was refused before the
+    /// rate limit was consulted.
+    pub rate: Option<RateInfo>,
+}
+
+/// The body of `POST /events/batch`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+/// Everything the ingest path needs; shared by all requests.
+pub struct Ingest {
+    publisher: Publisher,
+    stream: Stream<()>,
+    region: String,
+    subject_prefix: String,
+    max_batch_events: usize,
+}
+
+impl Ingest {
+    /// Builds the ingest path over a running publisher.
+    pub fn new(
+        publisher: Publisher,
+        stream: Stream<()>,
+        region: String,
+        subject_prefix: String,
+        max_batch_events: usize,
+    ) -> Self {
+        Ingest {
+            publisher,
+            stream,
+            region,
+            subject_prefix,
+            max_batch_events,
+        }
+    }
+
+    /// Accepts one event body for a project.
+    pub async fn submit(&self, project: &Project, body: &[u8], now: Timestamp) -> Outcome {
+        let event = match self.prepare(project, body, now) {
+            Ok(event) => event,
+            Err(error) => return refused(error, None),
+        };
+        self.limit_and_publish(project, event).await
+    }
+
+    /// Accepts a batch: one outcome per event, in request order. Only a body that is not
+    /// a batch at all (or too many events) fails as a whole.
+    pub async fn submit_batch(
+        &self,
+        project: &Project,
+        body: &[u8],
+        now: Timestamp,
+    ) -> Result<Vec<Outcome>, IngestError> {
+        let batch: BatchRequest<'_> = validate::parse_json(body)?;
+        if batch.events.is_empty() || batch.events.len() > self.max_batch_events {
+            return Err(Invalid::field(
+                ErrorCode::InvalidBatch,
+                "events",
+                format!(
+                    "a batch holds 1 to {} events; this one has {}",
+                    self.max_batch_events,
+                    batch.events.len()
+                ),
+            )
+            .into());
+        }
+        // Validate and count every event first (cheap, in order), then publish the
+        // accepted ones concurrently: the publish task pipelines them.
+        let pending = batch.events.iter().map(|raw| {
+            let prepared = self.prepare(project, raw.get().as_bytes(), now);
+            async move {
+                match prepared {
+                    Ok(event) => self.limit_and_publish(project, event).await,
+                    Err(error) => refused(error, None),
+                }
+            }
+        });
+        Ok(join_all(pending).await)
+    }
+
+    fn prepare(&self, project: &Project, body: &[u8], now: Timestamp) -> Result<Event, Invalid> {
+        let request = validate::parse_request(body)?;
+        let ctx = EventContext {
+            project_id: &project.policy.project_id,
+            payload_limit_bytes: project.policy.event_payload_limit_bytes,
+            received_at: now,
+            region: &self.region,
+            source: Source::Api,
+        };
+        validate::validate(request, &ctx)
+    }
+
+    async fn limit_and_publish(&self, project: &Project, event: Event) -> Outcome {
+        let rate = match project.limiter.check() {
+            Ok(rate) => rate,
+            Err(exceeded) => return refused(IngestError::RateLimited(exceeded), Some(exceeded.info)),
+        };
+        let result = self.publish(project, &event).await;
+        Outcome {
+            result,
+            rate: Some(rate),
+        }
+    }
+
+    async fn publish(&self, project: &Project, event: &Event) -> Result<Accepted, IngestError> {
+        let payload = Bytes::from(event.to_json());
+        let outgoing = Outgoing {
+            subject: subjects::event_subject(&self.subject_prefix, &event.project_id, &event.event),
+            msg_id: event.msg_id(),
+            ttl_secs: Some(project.policy.retention_secs.max(1)),
+            payload: payload.clone(),
+        };
+        let ack = self.publisher.publish(outgoing).await?;
+        if !ack.duplicate {
+            return Ok(Accepted::New(payload));
+        }
+        // The key was seen inside the duplicate window: answer with what was stored then.
+        match self.original(ack.sequence).await? {
+            Some(original) => Ok(Accepted::Replayed(original)),
+            None => {
+                // The original is gone (retention or purge) but was accepted once; its id is
+                // derived from the key, so this body names the same event.
+                tracing::warn!(event_id = %event.id, sequence = ack.sequence, "Original of a duplicate no longer in the stream.");
+                Ok(Accepted::Replayed(payload))
+            }
+        }
+    }
+
+    async fn original(&self, sequence: u64) -> Result<Option<Bytes>, IngestError> {
+        match self.stream.direct_get(sequence).await {
+            Ok(message) => Ok(Some(message.payload)),
+            Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(error) => {
+                // A stream created without allow_direct: ask the leader instead.
+                tracing::debug!(%error, "Direct get failed; reading from the stream leader.");
+                match self.stream.get_raw_message(sequence).await {
+                    Ok(message) => Ok(Some(message.payload)),
+                    Err(error)
+                        if error.kind()
+                            == async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound =>
+                    {
+                        Ok(None)
+                    }
+                    Err(error) => Err(IngestError::Original(error.to_string())),
+                }
+            }
+        }
+    }
+}
+
+fn refused(error: impl Into<IngestError>, rate: Option<RateInfo>) -> Outcome {
+    Outcome {
+        result: Err(error.into()),
+        rate,
+    }
+}
+
+/// Shared handle to the ingest path.
+pub type SharedIngest = Arc<Ingest>;

@@ -1,0 +1,267 @@
+//! The agent's view of project policies: a snapshot swapped atomically on every change,
+//! fed by a watch on the policy KV bucket.
+//!
+//! Requests read the current snapshot without a lock (`ArcSwap`). The watcher rebuilds a
+//! snapshot per change (rare) and keeps each project's rate limiter when its rates did not
+//! change, so an unrelated edit does not refill anyone's budget. When the bucket is
+//! unreachable the last snapshot keeps serving.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use sendrealm_common::apikey;
+use sendrealm_common::policy::ProjectPolicy;
+use tokio_util::sync::CancellationToken;
+
+use crate::ratelimit::Limiter;
+
+/// A project as the request path needs it.
+#[derive(Debug)]
+pub struct Project {
+    /// The published policy.
+    pub policy: ProjectPolicy,
+    /// Its rate limiter (shared across snapshots while the rates stay the same).
+    pub limiter: Arc<Limiter>,
+}
+
+/// One immutable view of all policies.
+#[derive(Debug, Default)]
+struct Snapshot {
+    by_key_hash: HashMap<[u8; 32], Arc<Project>>,
+    by_id: HashMap<String, (u64, Arc<Project>)>,
+}
+
+/// All project policies known to this agent.
+#[derive(Debug, Default)]
+pub struct Policies {
+    current: ArcSwap<Snapshot>,
+    loaded: AtomicBool,
+}
+
+impl Policies {
+    /// The project an API key belongs to, if the key is active.
+    pub fn project_for_key(&self, key: &str) -> Option<Arc<Project>> {
+        let hash = apikey::hash_api_key(key);
+        self.current.load().by_key_hash.get(&hash).cloned()
+    }
+
+    /// Whether the bucket has been read to its end at least once.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Number of known projects.
+    pub fn len(&self) -> usize {
+        self.current.load().by_id.len()
+    }
+
+    /// Whether no project is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn mark_loaded(&self) {
+        if !self.loaded.swap(true, Ordering::AcqRel) {
+            tracing::info!(projects = self.len(), "Project policies loaded.");
+        }
+    }
+
+    /// Applies a policy put at a revision; older revisions than the one held are ignored.
+    pub fn upsert(&self, revision: u64, policy: ProjectPolicy) {
+        let old = self.current.load_full();
+        if old
+            .by_id
+            .get(&policy.project_id)
+            .is_some_and(|(rev, _)| *rev > revision)
+        {
+            return;
+        }
+        let limiter = match old.by_id.get(&policy.project_id) {
+            Some((_, p)) if p.limiter.has_rates(policy.rate_limit_per_sec, policy.rate_limit_burst) => {
+                Arc::clone(&p.limiter)
+            }
+            _ => Arc::new(Limiter::new(policy.rate_limit_per_sec, policy.rate_limit_burst)),
+        };
+        let id = policy.project_id.clone();
+        let project = Arc::new(Project { policy, limiter });
+        let mut by_id = old.by_id.clone();
+        by_id.insert(id, (revision, project));
+        self.current.store(Arc::new(index(by_id)));
+    }
+
+    /// Applies a delete or purge of a project's policy.
+    pub fn remove(&self, revision: u64, project_id: &str) {
+        let old = self.current.load_full();
+        match old.by_id.get(project_id) {
+            Some((rev, _)) if *rev <= revision => {
+                let mut by_id = old.by_id.clone();
+                by_id.remove(project_id);
+                self.current.store(Arc::new(index(by_id)));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn index(by_id: HashMap<String, (u64, Arc<Project>)>) -> Snapshot {
+    let mut by_key_hash = HashMap::new();
+    for (_, project) in by_id.values() {
+        for hash in &project.policy.api_key_hashes {
+            match apikey::parse_key_hash(hash) {
+                Some(bytes) => {
+                    by_key_hash.insert(bytes, Arc::clone(project));
+                }
+                None => tracing::warn!(
+                    project_id = %project.policy.project_id,
+                    "Ignoring a malformed API key hash in the policy."
+                ),
+            }
+        }
+    }
+    Snapshot { by_key_hash, by_id }
+}
+
+/// Why one watch session ended.
+#[derive(Debug, thiserror::Error)]
+enum WatchError {
+    #[error("policy bucket unavailable: {0}")]
+    Bucket(#[from] async_nats::jetstream::context::KeyValueError),
+    #[error("policy bucket status: {0}")]
+    Status(#[from] kv::StatusError),
+    #[error("policy watch: {0}")]
+    Watch(#[from] kv::WatchError),
+    #[error("policy watch ended")]
+    Ended,
+}
+
+/// Keeps `policies` in step with the bucket until `stop` is cancelled, re-watching with a
+/// growing delay whenever the bucket is unreachable.
+pub async fn follow(
+    js: jetstream::Context,
+    bucket: String,
+    policies: Arc<Policies>,
+    stop: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let session = watch_once(&js, &bucket, &policies);
+        let result = tokio::select! {
+            _ = stop.cancelled() => return,
+            result = session => result,
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, bucket, "Policy watch interrupted; serving the last known policies.");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn watch_once(
+    js: &jetstream::Context,
+    bucket: &str,
+    policies: &Policies,
+) -> Result<(), WatchError> {
+    let store = js.get_key_value(bucket).await?;
+    if store.status().await?.values() == 0 {
+        // An empty bucket yields no entry to say "caught up".
+        policies.mark_loaded();
+    }
+    let mut watch = store.watch_with_history(">").await?;
+    while let Some(entry) = watch.next().await {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                // The ordered consumer recovers by itself (and replays); keep reading.
+                tracing::warn!(%error, "Policy watch hiccup.");
+                continue;
+            }
+        };
+        apply(policies, &entry);
+        if entry.delta == 0 {
+            policies.mark_loaded();
+        }
+    }
+    Err(WatchError::Ended)
+}
+
+fn apply(policies: &Policies, entry: &kv::Entry) {
+    match entry.operation {
+        kv::Operation::Put => match ProjectPolicy::from_json(&entry.value) {
+            Ok(policy) if policy.project_id == entry.key => {
+                tracing::info!(project_id = %policy.project_id, revision = entry.revision, "Policy updated.");
+                policies.upsert(entry.revision, policy);
+            }
+            Ok(_) => tracing::warn!(key = %entry.key, "Policy key and project id differ; ignored."),
+            Err(error) => tracing::warn!(%error, key = %entry.key, "Unreadable policy ignored."),
+        },
+        kv::Operation::Delete | kv::Operation::Purge => {
+            tracing::info!(project_id = %entry.key, "Policy removed.");
+            policies.remove(entry.revision, &entry.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(id: &str, key: &str, rate: u32) -> ProjectPolicy {
+        ProjectPolicy {
+            project_id: id.into(),
+            name: id.into(),
+            event_payload_limit_bytes: 100,
+            rate_limit_per_sec: rate,
+            rate_limit_burst: rate,
+            retention_secs: 60,
+            api_key_hashes: vec![apikey::hash_api_key_hex(key)],
+        }
+    }
+
+    #[test]
+    fn keys_resolve_to_projects_and_revocation_applies() {
+        let policies = Policies::default();
+        policies.upsert(1, policy("proj_a", "srk_a", 5));
+        assert_eq!(policies.project_for_key("srk_a").unwrap().policy.project_id, "proj_a");
+        assert!(policies.project_for_key("srk_b").is_none());
+        let mut revoked = policy("proj_a", "srk_a", 5);
+        revoked.api_key_hashes.clear();
+        policies.upsert(2, revoked);
+        assert!(policies.project_for_key("srk_a").is_none());
+    }
+
+    #[test]
+    fn older_revisions_are_ignored() {
+        let policies = Policies::default();
+        policies.upsert(5, policy("proj_a", "srk_new", 5));
+        policies.upsert(3, policy("proj_a", "srk_old", 5));
+        assert!(policies.project_for_key("srk_old").is_none());
+        policies.remove(4, "proj_a");
+        assert!(policies.project_for_key("srk_new").is_some());
+        policies.remove(6, "proj_a");
+        assert!(policies.is_empty());
+    }
+
+    #[test]
+    fn limiter_survives_unrelated_updates() {
+        let policies = Policies::default();
+        policies.upsert(1, policy("proj_a", "srk_a", 5));
+        let before = Arc::clone(&policies.project_for_key("srk_a").unwrap().limiter);
+        let mut renamed = policy("proj_a", "srk_a", 5);
+        renamed.name = "Renamed".into();
+        policies.upsert(2, renamed);
+        let after = Arc::clone(&policies.project_for_key("srk_a").unwrap().limiter);
+        assert!(Arc::ptr_eq(&before, &after));
+        policies.upsert(3, policy("proj_a", "srk_a", 6));
+        let changed = Arc::clone(&policies.project_for_key("srk_a").unwrap().limiter);
+        assert!(!Arc::ptr_eq(&before, &changed));
+    }
+}
