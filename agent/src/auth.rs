@@ -59,6 +59,9 @@ mod tests {
             authenticate(&policies, Some("Bearer srk_x")).unwrap_err(),
             AuthError::NotReady
         );
-        assert_eq!(authenticate(&policies, None).unwrap_err(), AuthError::Missing);
+        assert_eq!(
+            authenticate(&policies, None).unwrap_err(),
+            AuthError::Missing
+        );
     }
 }

@@ -77,9 +77,12 @@ impl AgentConfig {
         if self.max_batch_events == 0 || self.max_batch_events > 1000 {
             return fail("max_batch_events must be between 1 and 1000".into());
         }
-        if self.publish.ack_timeout_ms == 0 || self.publish.deadline_ms < self.publish.ack_timeout_ms
+        if self.publish.ack_timeout_ms == 0
+            || self.publish.deadline_ms < self.publish.ack_timeout_ms
         {
-            return fail("publish.deadline_ms must be at least publish.ack_timeout_ms (> 0)".into());
+            return fail(
+                "publish.deadline_ms must be at least publish.ack_timeout_ms (> 0)".into(),
+            );
         }
         if self.publish.max_inflight == 0 {
             return fail("publish.max_inflight must be positive".into());

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
 use bytes::Bytes;
 use futures::future::join_all;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use sendrealm_common::error_code::ErrorCode;
 use sendrealm_common::event::{Event, Source, Timestamp};
 use sendrealm_common::subjects;
 use sendrealm_common::validate::{self, EventContext, Invalid};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::auth::AuthError;
 use crate::policy::Project;
@@ -171,7 +171,9 @@ impl Ingest {
     async fn limit_and_publish(&self, project: &Project, event: Event) -> Outcome {
         let rate = match project.limiter.check() {
             Ok(rate) => rate,
-            Err(exceeded) => return refused(IngestError::RateLimited(exceeded), Some(exceeded.info)),
+            Err(exceeded) => {
+                return refused(IngestError::RateLimited(exceeded), Some(exceeded.info));
+            }
         };
         let result = self.publish(project, &event).await;
         Outcome {

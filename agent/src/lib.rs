@@ -73,7 +73,8 @@ pub async fn run(
     let stopping = CancellationToken::new();
     let publisher_stop = CancellationToken::new();
     let policies = Arc::new(Policies::default());
-    let (publisher, publish_task) = Publisher::start(js.clone(), &config.publish, publisher_stop.clone());
+    let (publisher, publish_task) =
+        Publisher::start(js.clone(), &config.publish, publisher_stop.clone());
     let stream = js
         .get_stream_no_info(&config.nats.stream.name)
         .await
@@ -129,13 +130,19 @@ pub async fn run(
     service::notify_stopping();
     tracing::info!("Shutting down: no new connections; draining in-flight requests.");
     stopping.cancel();
-    if tokio::time::timeout_at(deadline, &mut server).await.is_err() {
+    if tokio::time::timeout_at(deadline, &mut server)
+        .await
+        .is_err()
+    {
         tracing::warn!("In-flight requests did not finish within the shutdown budget.");
     }
     background.cancel();
     publisher_stop.cancel();
     drop(state);
-    if tokio::time::timeout_at(deadline, publish_task).await.is_err() {
+    if tokio::time::timeout_at(deadline, publish_task)
+        .await
+        .is_err()
+    {
         tracing::warn!("Publishes still awaiting acks at the end of the shutdown budget.");
     }
     let _ = tokio::time::timeout_at(deadline, async {

@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run { addr_file } => {
-            service::init_tracing();
+            service::init_tracing(service::DEFAULT_LOG_FILTER);
             let listener = match tokio::net::TcpListener::bind(&config.listen).await {
                 Ok(listener) => listener,
                 Err(error) => {

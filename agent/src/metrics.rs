@@ -35,7 +35,10 @@ impl Metrics {
     /// Renders the counters, plus gauges supplied by the caller.
     pub fn render(&self, projects: usize, ready: bool) -> String {
         let mut out = String::with_capacity(4096);
-        let _ = writeln!(out, "# HELP sendrealm_agent_events_total Events by outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP sendrealm_agent_events_total Events by outcome."
+        );
         let _ = writeln!(out, "# TYPE sendrealm_agent_events_total counter");
         let _ = writeln!(
             out,
@@ -47,7 +50,10 @@ impl Metrics {
             "sendrealm_agent_events_total{{outcome=\"replayed\"}} {}",
             self.replayed.load(Ordering::Relaxed)
         );
-        let _ = writeln!(out, "# HELP sendrealm_agent_rejected_total Refusals by error code.");
+        let _ = writeln!(
+            out,
+            "# HELP sendrealm_agent_rejected_total Refusals by error code."
+        );
         let _ = writeln!(out, "# TYPE sendrealm_agent_rejected_total counter");
         for code in ErrorCode::ALL {
             let _ = writeln!(
@@ -57,10 +63,16 @@ impl Metrics {
                 self.rejected[code.index()].load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(out, "# HELP sendrealm_agent_projects Projects with a known policy.");
+        let _ = writeln!(
+            out,
+            "# HELP sendrealm_agent_projects Projects with a known policy."
+        );
         let _ = writeln!(out, "# TYPE sendrealm_agent_projects gauge");
         let _ = writeln!(out, "sendrealm_agent_projects {projects}");
-        let _ = writeln!(out, "# HELP sendrealm_agent_ready Whether the agent takes events.");
+        let _ = writeln!(
+            out,
+            "# HELP sendrealm_agent_ready Whether the agent takes events."
+        );
         let _ = writeln!(out, "# TYPE sendrealm_agent_ready gauge");
         let _ = writeln!(out, "sendrealm_agent_ready {}", u8::from(ready));
         out

@@ -82,10 +82,16 @@ impl Policies {
             return;
         }
         let limiter = match old.by_id.get(&policy.project_id) {
-            Some((_, p)) if p.limiter.has_rates(policy.rate_limit_per_sec, policy.rate_limit_burst) => {
+            Some((_, p))
+                if p.limiter
+                    .has_rates(policy.rate_limit_per_sec, policy.rate_limit_burst) =>
+            {
                 Arc::clone(&p.limiter)
             }
-            _ => Arc::new(Limiter::new(policy.rate_limit_per_sec, policy.rate_limit_burst)),
+            _ => Arc::new(Limiter::new(
+                policy.rate_limit_per_sec,
+                policy.rate_limit_burst,
+            )),
         };
         let id = policy.project_id.clone();
         let project = Arc::new(Project { policy, limiter });
@@ -230,7 +236,10 @@ mod tests {
     fn keys_resolve_to_projects_and_revocation_applies() {
         let policies = Policies::default();
         policies.upsert(1, policy("proj_a", "srk_a", 5));
-        assert_eq!(policies.project_for_key("srk_a").unwrap().policy.project_id, "proj_a");
+        assert_eq!(
+            policies.project_for_key("srk_a").unwrap().policy.project_id,
+            "proj_a"
+        );
         assert!(policies.project_for_key("srk_b").is_none());
         let mut revoked = policy("proj_a", "srk_a", 5);
         revoked.api_key_hashes.clear();

@@ -105,7 +105,10 @@ impl Publisher {
 }
 
 enum Step {
-    Acked(Job, Result<PublishAck, async_nats::jetstream::context::PublishError>),
+    Acked(
+        Job,
+        Result<PublishAck, async_nats::jetstream::context::PublishError>,
+    ),
     Retry(Job),
 }
 
@@ -215,7 +218,9 @@ fn retry_or_fail(
 ) -> Option<BoxFuture<'static, Step>> {
     if !is_transient(&error) {
         tracing::error!(%error, subject = %job.message.subject, "JetStream refused an event.");
-        let _ = job.reply.send(Err(PublishError::Refused(error.to_string())));
+        let _ = job
+            .reply
+            .send(Err(PublishError::Refused(error.to_string())));
         return None;
     }
     let delay = FIRST_RETRY_DELAY

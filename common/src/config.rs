@@ -52,7 +52,9 @@ pub fn load<T>(file: Option<&Path>) -> Result<T, ConfigError>
 where
     T: DeserializeOwned + Serialize + Default,
 {
-    figment::<T>(file)?.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+    figment::<T>(file)?
+        .extract()
+        .map_err(|e| ConfigError::Invalid(Box::new(e)))
 }
 
 fn figment<T: Serialize + Default>(file: Option<&Path>) -> Result<Figment, ConfigError> {
@@ -84,9 +86,7 @@ pub fn secret(inline: Option<&str>, file: Option<&Path>) -> Result<Option<String
         (Some(value), None) => Ok(Some(value.to_owned())),
         (None, Some(path)) => std::fs::read_to_string(path)
             .map(|s| Some(s.trim().to_owned()))
-            .map_err(|e| {
-                ConfigError::Inconsistent(format!("cannot read {}: {e}", path.display()))
-            }),
+            .map_err(|e| ConfigError::Inconsistent(format!("cannot read {}: {e}", path.display()))),
         (None, None) => Ok(None),
     }
 }
@@ -170,6 +170,7 @@ impl Default for StreamConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error.
 mod tests {
     use super::*;
     use figment::Jail;
@@ -184,7 +185,10 @@ mod tests {
     #[test]
     fn file_then_env_override_defaults() {
         Jail::expect_with(|jail| {
-            jail.create_file("s.toml", "listen = \"0.0.0.0:1\"\n[nats]\nurl = \"nats://f:1\"")?;
+            jail.create_file(
+                "s.toml",
+                "listen = \"0.0.0.0:1\"\n[nats]\nurl = \"nats://f:1\"",
+            )?;
             jail.set_env("SENDREALM_NATS__URL", "nats://env:2");
             jail.set_env("SENDREALM_NATS__STREAM__DUPLICATE_WINDOW_SECS", "30");
             jail.set_env("SENDREALM_CONFIG", "ignored");

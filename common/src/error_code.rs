@@ -199,7 +199,10 @@ mod tests {
         let doc = include_str!("../../docs/errors.md");
         for code in ErrorCode::ALL {
             let row = format!("| `{}` | {} |", code.as_str(), code.status());
-            assert!(doc.contains(&row), "docs/errors.md lacks the row starting {row}");
+            assert!(
+                doc.contains(&row),
+                "docs/errors.md lacks the row starting {row}"
+            );
         }
     }
 }

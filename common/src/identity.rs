@@ -86,9 +86,7 @@ pub fn is_placeholder(value: &str) -> bool {
     if trimmed.chars().all(|c| c == '0' || c == '-') && trimmed.contains('0') {
         return true;
     }
-    PLACEHOLDERS
-        .iter()
-        .any(|p| trimmed.eq_ignore_ascii_case(p))
+    PLACEHOLDERS.iter().any(|p| trimmed.eq_ignore_ascii_case(p))
 }
 
 /// Checks a `contact_id` or `external_id`; returns the trimmed value.
@@ -135,9 +133,9 @@ fn valid_local_part(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| {
-            c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
-        })
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -193,7 +191,17 @@ mod tests {
 
     #[test]
     fn placeholders_are_refused() {
-        for bad in ["null", "NULL", "undefined", "anonymous", "-1", "0", "000", " ", ""] {
+        for bad in [
+            "null",
+            "NULL",
+            "undefined",
+            "anonymous",
+            "-1",
+            "0",
+            "000",
+            " ",
+            "",
+        ] {
             assert!(check_id(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(check_id("00000000-0000-0000-0000-000000000000").is_err());

@@ -10,11 +10,15 @@ use crate::config::NatsConfig;
 /// Default log filter: our own crates at info, chatty dependencies turned down.
 pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,async_nats=warn,hyper=warn,warp=warn";
 
-/// Starts tracing: filter from `SENDREALM_LOG`, JSON lines when `SENDREALM_LOG_FORMAT=json`
-/// (as the systemd units set), human-readable otherwise. Logs go to stderr.
-pub fn init_tracing() {
-    let filter = EnvFilter::try_from_env("SENDREALM_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+/// Log filter for one-shot admin commands: only what needs attention.
+pub const CLI_LOG_FILTER: &str = "warn";
+
+/// Starts tracing: filter from `SENDREALM_LOG` (else `default_filter`), JSON lines when
+/// `SENDREALM_LOG_FORMAT=json` (as the systemd units set), human-readable otherwise.
+/// Logs go to stderr.
+pub fn init_tracing(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_env("SENDREALM_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -94,13 +98,12 @@ pub async fn connect_nats(config: &NatsConfig, role: &str) -> Result<Client, Nat
             }
         });
     if let Some(path) = &config.credentials_file {
-        options = options
-            .credentials_file(path)
-            .await
-            .map_err(|source| NatsConnectError::Credentials {
+        options = options.credentials_file(path).await.map_err(|source| {
+            NatsConnectError::Credentials {
                 path: path.display().to_string(),
                 source,
-            })?;
+            }
+        })?;
     }
     options
         .connect(config.url.as_str())

@@ -16,8 +16,7 @@ pub const NATS_TTL: &str = "Nats-TTL";
 
 /// The subject an event is published on.
 pub fn event_subject(prefix: &str, project_id: &str, event_name: &str) -> String {
-    let mut subject =
-        String::with_capacity(prefix.len() + project_id.len() + event_name.len() + 2);
+    let mut subject = String::with_capacity(prefix.len() + project_id.len() + event_name.len() + 2);
     subject.push_str(prefix);
     subject.push('.');
     subject.push_str(project_id);

@@ -5,8 +5,8 @@
 
 use std::convert::Infallible;
 
-use serde::Serialize;
 use sendrealm_common::error_code::ErrorCode;
+use serde::Serialize;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
@@ -99,7 +99,10 @@ impl ApiError {
     /// The full HTTP response.
     pub fn into_response(self) -> Response {
         let json = serde_json::to_vec(&Envelope { error: self.body() }).unwrap_or_default();
-        let mut response = json_response(StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), json.into());
+        let mut response = json_response(
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            json.into(),
+        );
         let headers = response.headers_mut();
         if self.code.status() == 401 {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -118,9 +121,10 @@ impl ApiError {
 pub fn json_response(status: StatusCode, body: bytes::Bytes) -> Response {
     let mut response = Response::new(body.into());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -139,7 +143,10 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
     } else if rejection.is_not_found() {
         ApiError::new(ErrorCode::NotFound, "no such route")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+        ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route",
+        )
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some() {
         ApiError::new(ErrorCode::InvalidRequest, "a request header is malformed")
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {

@@ -56,11 +56,19 @@ where
     B: Buf,
 {
     let cap = state.limits.max_body_bytes;
-    let (project, body) =
-        match admit(&state, authorization, content_type, content_length, body, cap).await {
-            Ok(admitted) => admitted,
-            Err(error) => return refuse(&state, error),
-        };
+    let (project, body) = match admit(
+        &state,
+        authorization,
+        content_type,
+        content_length,
+        body,
+        cap,
+    )
+    .await
+    {
+        Ok(admitted) => admitted,
+        Err(error) => return refuse(&state, error),
+    };
     let outcome = state.ingest.submit(&project, &body, Timestamp::now()).await;
     state.metrics.record(&outcome);
     single_response(&state, outcome)
@@ -97,12 +105,24 @@ where
     B: Buf,
 {
     let cap = state.limits.max_batch_body_bytes;
-    let (project, body) =
-        match admit(&state, authorization, content_type, content_length, body, cap).await {
-            Ok(admitted) => admitted,
-            Err(error) => return refuse(&state, error),
-        };
-    let outcomes = match state.ingest.submit_batch(&project, &body, Timestamp::now()).await {
+    let (project, body) = match admit(
+        &state,
+        authorization,
+        content_type,
+        content_length,
+        body,
+        cap,
+    )
+    .await
+    {
+        Ok(admitted) => admitted,
+        Err(error) => return refuse(&state, error),
+    };
+    let outcomes = match state
+        .ingest
+        .submit_batch(&project, &body, Timestamp::now())
+        .await
+    {
         Ok(outcomes) => outcomes,
         Err(error) => {
             let error = ApiError::from_ingest(error, state.limits.retry_after_secs);
@@ -133,14 +153,21 @@ fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
             }
             Ok(Accepted::Replayed(event)) => {
                 replayed += 1;
-                item(&mut results, 200, "idempotent_replayed", false, b"event", &event);
+                item(
+                    &mut results,
+                    200,
+                    "idempotent_replayed",
+                    false,
+                    b"event",
+                    &event,
+                );
             }
             Err(error) => {
                 rejected += 1;
                 if let IngestError::RateLimited(exceeded) = &error {
-                    retry_after = Some(
-                        retry_after.map_or(exceeded.retry_after_secs, |r| r.min(exceeded.retry_after_secs)),
-                    );
+                    retry_after = Some(retry_after.map_or(exceeded.retry_after_secs, |r| {
+                        r.min(exceeded.retry_after_secs)
+                    }));
                 }
                 let api = ApiError::from_ingest(error, state.limits.retry_after_secs);
                 if api.code.status() == 503 {
@@ -148,7 +175,14 @@ fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
                 }
                 let body = serde_json::to_vec(&api.body()).unwrap_or_default();
                 let code = api.code;
-                item(&mut results, code.status(), code.as_str(), code.retryable(), b"error", &body);
+                item(
+                    &mut results,
+                    code.status(),
+                    code.as_str(),
+                    code.retryable(),
+                    b"error",
+                    &body,
+                );
             }
         }
     }
@@ -197,7 +231,10 @@ pub fn readyz(state: Arc<State>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json_response(status, serde_json::to_vec(&readiness).unwrap_or_default().into())
+    json_response(
+        status,
+        serde_json::to_vec(&readiness).unwrap_or_default().into(),
+    )
 }
 
 /// `GET /metrics`: Prometheus text.

@@ -96,10 +96,7 @@ fn refuses_reserved_names_from_customers_only() {
 
 #[test]
 fn requires_a_real_identity() {
-    assert_eq!(
-        code_of(r#"{"event":"a.b"}"#).0,
-        ErrorCode::MissingIdentity
-    );
+    assert_eq!(code_of(r#"{"event":"a.b"}"#).0, ErrorCode::MissingIdentity);
     assert_eq!(
         code_of(r#"{"event":"a.b","email":"nope"}"#),
         (ErrorCode::InvalidEmail, Some("email".into()))
@@ -125,7 +122,12 @@ fn normalizes_email() {
 
 #[test]
 fn checks_occurred_at() {
-    for bad in ["2026-06-08", "2026-06-08T14:15:00", "tomorrow", "2026-13-01T00:00:00Z"] {
+    for bad in [
+        "2026-06-08",
+        "2026-06-08T14:15:00",
+        "tomorrow",
+        "2026-13-01T00:00:00Z",
+    ] {
         let body = format!(r#"{{"event":"a.b","email":"a@b.co","occurred_at":{bad:?}}}"#);
         assert_eq!(
             code_of(&body),
@@ -147,7 +149,11 @@ fn checks_occurred_at() {
 fn checks_idempotency_key() {
     for bad in ["", "   ", "a\\u0007b"] {
         let body = format!(r#"{{"event":"a.b","email":"a@b.co","idempotency_key":"{bad}"}}"#);
-        assert_eq!(code_of(&body).0, ErrorCode::InvalidIdempotencyKey, "{bad:?}");
+        assert_eq!(
+            code_of(&body).0,
+            ErrorCode::InvalidIdempotencyKey,
+            "{bad:?}"
+        );
     }
     let long = "k".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1);
     let body = format!(r#"{{"event":"a.b","email":"a@b.co","idempotency_key":"{long}"}}"#);
@@ -178,7 +184,10 @@ fn checks_payload_shape_and_limit() {
 #[test]
 fn maps_json_errors_to_codes_and_fields() {
     assert_eq!(code_of("{not json").0, ErrorCode::MalformedJson);
-    assert_eq!(code_of(r#"{"event":"a.b"} trailing"#).0, ErrorCode::MalformedJson);
+    assert_eq!(
+        code_of(r#"{"event":"a.b"} trailing"#).0,
+        ErrorCode::MalformedJson
+    );
     assert_eq!(code_of("[1,2]").0, ErrorCode::InvalidRequest);
     assert_eq!(
         code_of(r#"{"event":"a.b","emial":"a@b.co"}"#),

@@ -1,0 +1,349 @@
+//! Persistence: one [`Store`] interface, two implementations (SQLite, PostgreSQL).
+//!
+//! Both backends accept `$1`-style parameters, so statements that are the same on both are
+//! written once in [`shared_queries!`] and expanded into each implementation; what differs
+//! (connection set-up, migrations, bulk inserts) lives in `sqlite.rs` and `postgres.rs`.
+//! Times are Unix milliseconds in BIGINT columns on both backends.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::future::Future;
+
+use sqlx::FromRow;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write.
+    #[error("conflict on {constraint}")]
+    Conflict {
+        /// The constraint (or column list, on SQLite).
+        constraint: String,
+    },
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached or timed out: worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+                constraint: db
+                    .constraint()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| db.message().to_owned()),
+            },
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => StoreError::Unavailable(error.to_string()),
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    // PostgreSQL: connection exceptions (08xxx), shutdown (57P0x),
+                    // serialization/deadlock (40001/40P01). SQLite: BUSY (5), LOCKED (6).
+                    c.starts_with("08")
+                        || c.starts_with("57P")
+                        || c == "40001"
+                        || c == "40P01"
+                        || c == "5"
+                        || c == "6"
+                }) =>
+            {
+                StoreError::Unavailable(error.to_string())
+            }
+            _ => StoreError::Database(error.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(error.to_string())
+    }
+}
+
+/// A project as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ProjectRow {
+    /// `proj_…`.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Largest accepted payload.
+    pub event_payload_limit_bytes: i64,
+    /// Sustained events per second.
+    pub rate_limit_per_sec: i64,
+    /// Burst size.
+    pub rate_limit_burst: i64,
+    /// Retention, seconds from receipt.
+    pub retention_secs: i64,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// An API key as stored: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ApiKeyRow {
+    /// `key_…`.
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// SHA-256 of the key, hex.
+    pub key_hash: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Revocation time (ms), if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// Everything the aggregator stores.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Applies pending migrations.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Closes the pool, waiting for checked-out connections.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+    /// Creates a project with its first key, atomically.
+    fn insert_project(
+        &self,
+        project: &ProjectRow,
+        key: &ApiKeyRow,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// All projects, oldest first.
+    fn projects(&self) -> impl Future<Output = Result<Vec<ProjectRow>, StoreError>> + Send;
+    /// One project.
+    fn project(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ProjectRow>, StoreError>> + Send;
+    /// Writes a project's settings; `NotFound` if it does not exist.
+    fn update_project(
+        &self,
+        project: &ProjectRow,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Adds a key to a project.
+    fn insert_key(&self, key: &ApiKeyRow) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A project's keys, newest first, revoked ones included.
+    fn keys(
+        &self,
+        project_id: &str,
+    ) -> impl Future<Output = Result<Vec<ApiKeyRow>, StoreError>> + Send;
+    /// Revokes the project's active keys other than `keep` (all when `None`), or only
+    /// `only` when given. Returns how many were revoked.
+    fn revoke_keys(
+        &self,
+        project_id: &str,
+        only: Option<&str>,
+        keep: Option<&str>,
+        at: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Implements the [`Store`] methods whose SQL is the same on both backends. Expanded inside
+/// each `impl Store for …` block; `self.pool` is that backend's pool.
+macro_rules! shared_queries {
+    () => {
+        async fn insert_project(
+            &self,
+            project: &$crate::store::ProjectRow,
+            key: &$crate::store::ApiKeyRow,
+        ) -> Result<(), $crate::store::StoreError> {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO projects (id, name, event_payload_limit_bytes, rate_limit_per_sec, \
+                 rate_limit_burst, retention_secs, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&project.id)
+            .bind(&project.name)
+            .bind(project.event_payload_limit_bytes)
+            .bind(project.rate_limit_per_sec)
+            .bind(project.rate_limit_burst)
+            .bind(project.retention_secs)
+            .bind(project.created_at)
+            .bind(project.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_key_with(&mut *tx, key).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn projects(&self) -> Result<Vec<$crate::store::ProjectRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM projects ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?)
+        }
+
+        async fn project(
+            &self,
+            id: &str,
+        ) -> Result<Option<$crate::store::ProjectRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM projects WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn update_project(
+            &self,
+            project: &$crate::store::ProjectRow,
+        ) -> Result<(), $crate::store::StoreError> {
+            let done = sqlx::query(
+                "UPDATE projects SET name = $1, event_payload_limit_bytes = $2, \
+                 rate_limit_per_sec = $3, rate_limit_burst = $4, retention_secs = $5, \
+                 updated_at = $6 WHERE id = $7",
+            )
+            .bind(&project.name)
+            .bind(project.event_payload_limit_bytes)
+            .bind(project.rate_limit_per_sec)
+            .bind(project.rate_limit_burst)
+            .bind(project.retention_secs)
+            .bind(project.updated_at)
+            .bind(&project.id)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err($crate::store::StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        async fn insert_key(
+            &self,
+            key: &$crate::store::ApiKeyRow,
+        ) -> Result<(), $crate::store::StoreError> {
+            insert_key_with(&self.pool, key).await
+        }
+
+        async fn keys(
+            &self,
+            project_id: &str,
+        ) -> Result<Vec<$crate::store::ApiKeyRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT * FROM api_keys WHERE project_id = $1 ORDER BY created_at DESC, id",
+            )
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn revoke_keys(
+            &self,
+            project_id: &str,
+            only: Option<&str>,
+            keep: Option<&str>,
+            at: i64,
+        ) -> Result<u64, $crate::store::StoreError> {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE project_id = $2 \
+                 AND revoked_at IS NULL AND ($3 IS NULL OR id = $3) AND ($4 IS NULL OR id <> $4)",
+            )
+            .bind(at)
+            .bind(project_id)
+            .bind(only)
+            .bind(keep)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected())
+        }
+    };
+}
+
+/// Inserts a key with any executor (pool or transaction) of either backend.
+macro_rules! insert_key_fn {
+    ($db:ty) => {
+        async fn insert_key_with<'e, E>(
+            executor: E,
+            key: &$crate::store::ApiKeyRow,
+        ) -> Result<(), $crate::store::StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO api_keys (id, project_id, key_hash, prefix, created_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&key.id)
+            .bind(&key.project_id)
+            .bind(&key.key_hash)
+            .bind(&key.prefix)
+            .bind(key.created_at)
+            .bind(key.revoked_at)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use insert_key_fn;
+pub(crate) use shared_queries;
+
+/// Which backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:` URLs.
+    Sqlite,
+    /// `postgres:` / `postgresql:` URLs.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of a database URL.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens the configured store (migrating it) and evaluates `$body` with `$store` bound to
+/// the concrete implementation, so generic code is monomorphised per backend.
+#[macro_export]
+macro_rules! with_store {
+    ($config:expr, |$store:ident| $body:expr) => {{
+        let url = $config.resolved_url().map_err(anyhow::Error::from)?;
+        match $crate::store::Backend::of_url(&url) {
+            Some($crate::store::Backend::Sqlite) => {
+                let $store = $crate::store::SqliteStore::connect(&url).await?;
+                $body
+            }
+            Some($crate::store::Backend::Postgres) => {
+                let $store = $crate::store::PgStore::connect(&url, $config.max_connections).await?;
+                $body
+            }
+            None => anyhow::bail!("unsupported database URL (use sqlite: or postgres:)"),
+        }
+    }};
+}
