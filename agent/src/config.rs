@@ -93,3 +93,16 @@ impl AgentConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_matches_the_defaults() {
+        let example: AgentConfig =
+            toml::from_str(include_str!("../../config/agent.example.toml")).unwrap();
+        assert_eq!(example, AgentConfig::default());
+        example.validate().unwrap();
+    }
+}

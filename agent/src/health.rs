@@ -19,6 +19,8 @@ pub struct Readiness {
     pub ready: bool,
     /// Policies read to the end at least once.
     pub policies_loaded: bool,
+    /// The policy bucket is being watched right now (false: serving the last known).
+    pub policies_live: bool,
     /// Number of known projects.
     pub projects: usize,
     /// The events stream exists (checked or created at start).
@@ -66,6 +68,7 @@ impl Health {
         Readiness {
             ready: policies_loaded && stream && nats_connected && !shutting_down,
             policies_loaded,
+            policies_live: self.policies.is_live(),
             projects: self.policies.len(),
             stream,
             nats_connected,

@@ -41,6 +41,7 @@ struct Snapshot {
 pub struct Policies {
     current: ArcSwap<Snapshot>,
     loaded: AtomicBool,
+    live: AtomicBool,
 }
 
 impl Policies {
@@ -53,6 +54,12 @@ impl Policies {
     /// Whether the bucket has been read to its end at least once.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Whether a watch on the bucket is currently established (false while it is
+    /// unreachable and the last known policies are served).
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
     }
 
     /// Number of known projects.
@@ -141,6 +148,8 @@ enum WatchError {
     Status(#[from] kv::StatusError),
     #[error("policy watch: {0}")]
     Watch(#[from] kv::WatchError),
+    #[error("policy watch: {0}")]
+    Entry(kv::WatcherError),
     #[error("policy watch ended")]
     Ended,
 }
@@ -160,6 +169,7 @@ pub async fn follow(
             _ = stop.cancelled() => return,
             result = session => result,
         };
+        policies.live.store(false, Ordering::Release);
         if let Err(error) = result {
             tracing::warn!(%error, bucket, "Policy watch interrupted; serving the last known policies.");
         }
@@ -182,15 +192,11 @@ async fn watch_once(
         policies.mark_loaded();
     }
     let mut watch = store.watch_with_history(">").await?;
+    policies.live.store(true, Ordering::Release);
     while let Some(entry) = watch.next().await {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                // The ordered consumer recovers by itself (and replays); keep reading.
-                tracing::warn!(%error, "Policy watch hiccup.");
-                continue;
-            }
-        };
+        // Any error ends the session; the next one replays the bucket (idempotently, by
+        // revision), which also covers a bucket that was deleted and recreated.
+        let entry = entry.map_err(WatchError::Entry)?;
         apply(policies, &entry);
         if entry.delta == 0 {
             policies.mark_loaded();

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use async_nats::connection::State;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, publish::PublishAck};
@@ -166,6 +167,14 @@ async fn enqueue(
         return;
     }
     job.attempts += 1;
+    if js.client().connection_state() != State::Connected {
+        // Sending now would park the message in the client's queue, to be written after
+        // the reconnect, possibly after the requester was told 503. Wait instead.
+        if let Some(fut) = retry_later(job, &"not connected to NATS") {
+            inflight.push(fut);
+        }
+        return;
+    }
     let Outgoing {
         subject,
         msg_id,
@@ -223,6 +232,12 @@ fn retry_or_fail(
             .send(Err(PublishError::Refused(error.to_string())));
         return None;
     }
+    retry_later(job, &error)
+}
+
+/// Schedules another attempt after a growing delay, or answers `Unavailable` when the
+/// deadline would pass first.
+fn retry_later(job: Job, error: &dyn std::fmt::Display) -> Option<BoxFuture<'static, Step>> {
     let delay = FIRST_RETRY_DELAY
         .saturating_mul(1 << job.attempts.min(5))
         .min(MAX_RETRY_DELAY);

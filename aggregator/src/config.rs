@@ -116,6 +116,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn example_config_matches_the_defaults() {
+        let example: AggregatorConfig =
+            toml::from_str(include_str!("../../config/aggregator.example.toml")).unwrap();
+        assert_eq!(example, AggregatorConfig::default());
+        example.validate().unwrap();
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(
             redact_url("postgres://app:s3cret@db:5432/x"),

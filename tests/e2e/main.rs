@@ -1,1 +1,23 @@
-fn main() {}
+//! Black-box tests against real processes. One test binary, so the suite links once.
+
+mod admin;
+mod batch;
+mod config_files;
+mod idempotency;
+mod ingest;
+mod outage;
+mod policy_updates;
+mod validation;
+
+use serde_json::{Value, json};
+
+/// The request from the public docs, byte for byte in meaning.
+pub fn docs_example() -> Value {
+    json!({
+        "event": "order.completed",
+        "email": "olivia@example.com",
+        "payload": {"order_id": "ord_123", "amount": 4900, "currency": "USD"},
+        "occurred_at": "2026-06-08T14:15:00.000Z",
+        "idempotency_key": "evt_order_completed_ord_123"
+    })
+}
