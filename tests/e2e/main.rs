@@ -1,4 +1,5 @@
 //! Black-box tests against real processes. One test binary, so the suite links once.
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 mod admin;
 mod batch;
