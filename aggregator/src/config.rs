@@ -14,10 +14,67 @@ pub struct AggregatorConfig {
     pub listen: String,
     /// The database.
     pub database: DatabaseConfig,
+    /// Region stamped on the system events this aggregator emits.
+    pub region: String,
+    /// SHA-256 (hex) of the admin token for the read API across projects; unset: no
+    /// admin access. `sendrealm-aggregator admin-token` makes one.
+    pub admin_token_sha256: Option<String>,
     /// NATS connection, events stream and policy bucket.
     pub nats: NatsConfig,
+    /// The durable consumer.
+    pub consumer: ConsumerConfig,
+    /// The database purge.
+    pub retention: RetentionConfig,
     /// How long shutdown waits for the current batch to commit and ack.
     pub shutdown_timeout_secs: u64,
+}
+
+/// The durable pull consumer on the events stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerConfig {
+    /// Durable name; aggregators sharing it share the work.
+    pub durable: String,
+    /// Most events per pull and per transaction.
+    pub batch_size: usize,
+    /// Deliveries before an event goes to the dead-letter queue.
+    pub max_deliver: i64,
+    /// Wait before each redelivery (ack timeout or failure), growing; at most
+    /// `max_deliver` entries.
+    pub backoff_ms: Vec<u64>,
+    /// Unacknowledged events the server lets this consumer hold.
+    pub max_ack_pending: i64,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            durable: "sendrealm-aggregator".into(),
+            batch_size: 500,
+            max_deliver: 6,
+            backoff_ms: vec![10_000, 30_000, 60_000, 300_000, 900_000],
+            max_ack_pending: 20_000,
+        }
+    }
+}
+
+/// The database purge of expired events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// How often expired events are deleted.
+    pub purge_interval_secs: u64,
+    /// Rows per delete statement.
+    pub purge_batch: i64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            purge_interval_secs: 60,
+            purge_batch: 1_000,
+        }
+    }
 }
 
 impl Default for AggregatorConfig {
@@ -25,7 +82,11 @@ impl Default for AggregatorConfig {
         AggregatorConfig {
             listen: "127.0.0.1:8081".into(),
             database: DatabaseConfig::default(),
+            region: "central".into(),
+            admin_token_sha256: None,
             nats: NatsConfig::default(),
+            consumer: ConsumerConfig::default(),
+            retention: RetentionConfig::default(),
             shutdown_timeout_secs: 20,
         }
     }

@@ -1,7 +1,9 @@
 //! Sendrealm aggregator: the central half of the pipeline.
 //!
-//! It owns projects (database + admin CLI) and publishes their policies to the KV bucket
-//! agents watch.
+//! It consumes the events stream, resolves each event's contact, stores events, contacts
+//! and system events in SQLite or PostgreSQL, enforces retention, serves the read API, and
+//! owns projects (database + admin CLI), publishing their policies to the KV bucket agents
+//! watch.
 //!
 //! # Layout
 //!
@@ -9,10 +11,24 @@
 //! * [`store`]: the [`store::Store`] interface and its SQLite and PostgreSQL implementations.
 //! * [`projects`]: project and API-key administration.
 //! * [`policies`]: publishing policies to the KV bucket.
+//! * [`consume`]: the durable pull consumer: batches, acks after commit, poison handling.
+//! * [`identity`]: which contact an event belongs to (pure decisions).
+//! * [`emit`]: system events (`sendrealm.*`) through the outbox.
+//! * [`retention`]: the database purge.
+//! * [`web`]: the read API, health and metrics.
+//! * [`metrics`]: the service counters.
+//! * [`service`]: wiring it all together, with ordered shutdown.
 //! * [`cli`]: the admin commands.
 
 pub mod cli;
 pub mod config;
+pub mod consume;
+pub mod emit;
+pub mod identity;
+pub mod metrics;
 pub mod policies;
 pub mod projects;
+pub mod retention;
+pub mod service;
 pub mod store;
+pub mod web;

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sendrealm_aggregator::cli::{self, ProjectCommand};
 use sendrealm_aggregator::config::AggregatorConfig;
 use sendrealm_aggregator::store::Store;
-use sendrealm_aggregator::with_store;
-use sendrealm_common::{config, service};
+use sendrealm_aggregator::{service, with_store};
+use sendrealm_common::config;
+use sendrealm_common::service::{self as process, shutdown_signal};
 
 /// Exit code for configuration errors (EX_CONFIG).
 const EX_CONFIG: u8 = 78;
@@ -25,6 +27,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the service: consume, store, serve the read API (the default).
+    #[command(alias = "serve")]
+    Run {
+        /// Write the bound address here once listening (for supervisors and tests).
+        #[arg(long)]
+        addr_file: Option<PathBuf>,
+    },
+    /// Make an admin token for the read API: prints the token (once) and its hash for
+    /// `admin_token_sha256`.
+    AdminToken,
     /// Load and check the configuration, print it (secrets masked), and exit (78 on error).
     CheckConfig,
     /// Apply database migrations and exit.
@@ -46,8 +58,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
-    service::init_tracing(service::CLI_LOG_FILTER);
-    match execute(config, cli.command).await {
+    let command = cli.command.unwrap_or(Command::Run { addr_file: None });
+    process::init_tracing(match command {
+        Command::Run { .. } => process::DEFAULT_LOG_FILTER,
+        _ => process::CLI_LOG_FILTER,
+    });
+    match execute(config, command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("sendrealm-aggregator: {error:#}");
@@ -56,23 +72,44 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn execute(config: AggregatorConfig, command: Option<Command>) -> anyhow::Result<()> {
+async fn execute(config: AggregatorConfig, command: Command) -> anyhow::Result<()> {
     match command {
-        Some(Command::CheckConfig) => {
+        Command::Run { addr_file } => {
+            let listener = tokio::net::TcpListener::bind(&config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            if let Some(path) = addr_file {
+                std::fs::write(&path, listener.local_addr()?.to_string())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            with_store!(config.database, |store| {
+                service::run(config.clone(), store, listener, shutdown_signal()).await?;
+                Ok(())
+            })
+        }
+        Command::AdminToken => {
+            let token = sendrealm_aggregator::projects::new_admin_token()?;
+            println!("admin token (shown once): {token}");
+            println!(
+                "admin_token_sha256 = \"{}\"",
+                sendrealm_common::apikey::hash_api_key_hex(&token)
+            );
+            Ok(())
+        }
+        Command::CheckConfig => {
             println!("{}", toml::to_string_pretty(&config.redacted())?);
             Ok(())
         }
-        Some(Command::Migrate) => with_store!(config.database, |store| {
+        Command::Migrate => with_store!(config.database, |store| {
             store.close().await;
             println!("Database is up to date.");
             Ok(())
         }),
-        Some(Command::Project(command)) => {
+        Command::Project(command) => {
             with_store!(config.database, |store| cli::project(
                 store, &config, command
             )
             .await)
         }
-        None => anyhow::bail!("no command given; see --help"),
     }
 }

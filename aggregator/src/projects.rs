@@ -87,6 +87,11 @@ fn random_hex(bytes: usize) -> Result<String, ProjectError> {
     Ok(hex::encode(buf))
 }
 
+/// A new random admin token (`sra_…`); only its hash goes into the config.
+pub fn new_admin_token() -> Result<String, ProjectError> {
+    Ok(format!("sra_{}", random_hex(24)?))
+}
+
 fn new_key(project_id: &str, now: i64) -> Result<(IssuedKey, ApiKeyRow), ProjectError> {
     let key = format!("{API_KEY_PREFIX}{}", random_hex(24)?);
     let id = format!("key_{}", random_hex(8)?);

@@ -167,6 +167,41 @@ impl ErrorCode {
     }
 }
 
+/// The inner error object of every error body: `{"type","code","message","param"}`.
+#[derive(Debug, serde::Serialize)]
+pub struct ErrorBody<'a> {
+    /// The code's group.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The stable code.
+    pub code: &'static str,
+    /// A message for humans.
+    pub message: &'a str,
+    /// The field at fault.
+    pub param: Option<&'a str>,
+}
+
+impl<'a> ErrorBody<'a> {
+    /// The body for a code, message and field.
+    pub fn new(code: ErrorCode, message: &'a str, param: Option<&'a str>) -> Self {
+        ErrorBody {
+            kind: code.error_type(),
+            code: code.as_str(),
+            message,
+            param,
+        }
+    }
+
+    /// The whole error response body, `{"error": {…}}`, as JSON.
+    pub fn envelope_json(&self) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Envelope<'b, 'c> {
+            error: &'b ErrorBody<'c>,
+        }
+        serde_json::to_vec(&Envelope { error: self }).unwrap_or_default()
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

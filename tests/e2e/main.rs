@@ -4,10 +4,15 @@
 mod admin;
 mod batch;
 mod config_files;
+mod delivery;
 mod idempotency;
+mod identity;
 mod ingest;
+mod load;
 mod outage;
+mod pipeline;
 mod policy_updates;
+mod retention;
 mod validation;
 
 use serde_json::{Value, json};

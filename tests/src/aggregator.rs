@@ -48,6 +48,15 @@ impl AdminCli {
         }
     }
 
+    /// The database URL.
+    pub fn database_url(&self) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "SENDREALM_DATABASE__URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
     /// The `SENDREALM_*` settings the CLI runs with.
     pub fn env(&self) -> &[(String, String)] {
         &self.env
@@ -95,5 +104,176 @@ impl AdminCli {
             key: created["api_key"].as_str().expect("api key").to_owned(),
             key_id: created["api_key_id"].as_str().expect("key id").to_owned(),
         }
+    }
+}
+
+/// A running `sendrealm-aggregator run`.
+pub struct Aggregator {
+    process: crate::process::Process,
+    _dir: TempDir,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    http: reqwest::Client,
+}
+
+/// The admin token tests configure, and its hash.
+pub const ADMIN_TOKEN: &str = "sra_test_admin_token";
+
+impl Aggregator {
+    /// Starts the service on `nats` and the database of `cli`, with extra settings, and
+    /// waits until it is ready.
+    pub async fn start(nats: &NatsServer, cli: &AdminCli, env: &[(&str, &str)]) -> Aggregator {
+        let aggregator = Self::spawn(nats, cli, env).await;
+        aggregator.wait_ready().await;
+        aggregator
+    }
+
+    /// Starts the service without waiting for readiness.
+    pub async fn spawn(nats: &NatsServer, cli: &AdminCli, env: &[(&str, &str)]) -> Aggregator {
+        let dir = tempfile::Builder::new()
+            .prefix("sendrealm-aggregator-")
+            .tempdir()
+            .expect("temp dir");
+        let addr_file = dir.path().join("addr");
+        let admin_hash = sendrealm_common::apikey::hash_api_key_hex(ADMIN_TOKEN);
+        let mut command = std::process::Command::new(crate::bin("sendrealm-aggregator"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SENDREALM_LOG", "info,sendrealm_aggregator=debug")
+            .env("SENDREALM_LISTEN", "127.0.0.1:0")
+            .env("SENDREALM_NATS__URL", nats.url())
+            .env("SENDREALM_ADMIN_TOKEN_SHA256", admin_hash)
+            .env("SENDREALM_SHUTDOWN_TIMEOUT_SECS", "10")
+            .envs(cli.env().iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().copied())
+            .args(["--config", "/dev/null", "run", "--addr-file"])
+            .arg(&addr_file);
+        let mut process = crate::process::Process::spawn(
+            "sendrealm-aggregator",
+            command,
+            &dir.path().join("aggregator.log"),
+        );
+        let addr = crate::wait::until(
+            crate::agent::READY_TIMEOUT,
+            "the aggregator's address file",
+            || {
+                let running = process.is_running();
+                let addr = std::fs::read_to_string(&addr_file)
+                    .ok()
+                    .filter(|a| !a.is_empty());
+                async move {
+                    assert!(
+                        running || addr.is_some(),
+                        "the aggregator exited during start-up"
+                    );
+                    addr
+                }
+            },
+        )
+        .await;
+        Aggregator {
+            process,
+            _dir: dir,
+            url: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        crate::wait::until(
+            crate::agent::READY_TIMEOUT,
+            "the aggregator to be ready",
+            || async {
+                let response = self
+                    .http
+                    .get(format!("{}/readyz", self.url))
+                    .send()
+                    .await
+                    .ok()?;
+                (response.status().as_u16() == 200).then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// GET a read-API path with a token; returns status and JSON body.
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request to the aggregator");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GET without a token.
+    pub async fn get_plain(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request to the aggregator");
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    }
+
+    /// All stored events of a project (admin view), following cursors.
+    pub async fn all_events(&self, project_id: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/events?project_id={project_id}&limit=100");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (status, page) = self.get(&path, ADMIN_TOKEN).await;
+            assert_eq!(status, 200, "{page}");
+            out.extend(page["data"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return out,
+            }
+        }
+    }
+
+    /// Waits until a project has exactly `n` stored events, and returns them.
+    pub async fn wait_for_events(
+        &self,
+        project_id: &str,
+        n: usize,
+        timeout: std::time::Duration,
+    ) -> Vec<Value> {
+        crate::wait::until(timeout, &format!("{n} stored events"), || async {
+            let events = self.all_events(project_id).await;
+            (events.len() == n).then_some(events)
+        })
+        .await
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// Stops with SIGTERM and asserts exit status 0.
+    pub fn stop(mut self) {
+        self.process.stop_cleanly();
+    }
+
+    /// Kills with SIGKILL (a crash).
+    pub fn kill(mut self) {
+        self.process.kill();
     }
 }

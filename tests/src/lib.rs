@@ -8,14 +8,18 @@
 //! * [`agent`]: the real `sendrealm-agent` binary, started and waited on until ready.
 //! * [`aggregator`]: the real `sendrealm-aggregator` binary: admin CLI (and later the service).
 //! * [`postgres`]: a throwaway PostgreSQL database per test.
-//! * [`stack`]: nats-server + project + agent in one call.
+//! * [`db`]: counting stored rows directly.
+//! * [`stack`]: nats-server + project + agent (+ aggregator) in one call.
+//! * [`proxy`]: a TCP proxy to cut, to take a database away mid-test.
 //! * [`wait`]: waiting on a condition with a deadline (never a bare sleep).
 
 pub mod agent;
 pub mod aggregator;
+pub mod db;
 pub mod nats;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod stack;
 pub mod wait;
 

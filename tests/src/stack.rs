@@ -4,8 +4,9 @@ use async_nats::jetstream;
 use sendrealm_common::subjects::DEFAULT_STREAM;
 
 use crate::agent::Agent;
-use crate::aggregator::{AdminCli, Project};
+use crate::aggregator::{AdminCli, Aggregator, Project};
 use crate::nats::NatsServer;
+use crate::postgres::PgDatabase;
 
 /// The pieces, started in order (project first: it creates the policy bucket).
 pub struct Stack {
@@ -24,6 +25,16 @@ impl Stack {
     pub async fn start(project_args: &[&str], agent_env: &[(&str, &str)]) -> Stack {
         let nats = NatsServer::start();
         let cli = AdminCli::sqlite(&nats);
+        Self::start_on(nats, cli, project_args, agent_env).await
+    }
+
+    /// Like [`start`](Self::start) on a given server and database.
+    pub async fn start_on(
+        nats: NatsServer,
+        cli: AdminCli,
+        project_args: &[&str],
+        agent_env: &[(&str, &str)],
+    ) -> Stack {
         let project = cli.create_project("test", project_args).await;
         let agent = Agent::start(&nats, agent_env).await;
         Stack {
@@ -48,5 +59,58 @@ impl Stack {
     pub async fn stream_len(&self) -> u64 {
         let mut stream = self.stream().await;
         stream.info().await.expect("stream info").state.messages
+    }
+}
+
+/// Which database a pipeline stores into.
+pub enum Database {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres(PgDatabase),
+}
+
+impl Database {
+    /// PostgreSQL, or `None` (skip) when it is unavailable outside CI.
+    pub async fn postgres() -> Option<Database> {
+        PgDatabase::create().await.map(Database::Postgres)
+    }
+}
+
+/// The whole pipeline: agent and aggregator on one nats-server and one database.
+pub struct Pipeline {
+    /// The aggregator (stopped before the rest).
+    pub aggregator: Aggregator,
+    /// NATS, project, agent.
+    pub stack: Stack,
+    /// Keeps a PostgreSQL database alive for the test.
+    pub database: Database,
+}
+
+impl Pipeline {
+    /// Starts NATS, a project, the agent and the aggregator.
+    pub async fn start(
+        database: Database,
+        project_args: &[&str],
+        agent_env: &[(&str, &str)],
+        aggregator_env: &[(&str, &str)],
+    ) -> Pipeline {
+        let nats = NatsServer::start();
+        let cli = match &database {
+            Database::Sqlite => AdminCli::sqlite(&nats),
+            Database::Postgres(db) => AdminCli::with_database(&nats, &db.url),
+        };
+        let stack = Stack::start_on(nats, cli, project_args, agent_env).await;
+        let aggregator = Aggregator::start(&stack.nats, &stack.cli, aggregator_env).await;
+        Pipeline {
+            aggregator,
+            stack,
+            database,
+        }
+    }
+
+    /// The database URL.
+    pub fn database_url(&self) -> String {
+        self.stack.cli.database_url()
     }
 }

@@ -5,8 +5,7 @@
 
 use std::convert::Infallible;
 
-use sendrealm_common::error_code::ErrorCode;
-use serde::Serialize;
+use sendrealm_common::error_code::{ErrorBody, ErrorCode};
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
@@ -29,21 +28,6 @@ pub struct ApiError {
 }
 
 impl warp::reject::Reject for ApiError {}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
-}
-
-/// The inner error object (also used per item in batch answers).
-#[derive(Serialize)]
-pub struct Body<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    code: &'static str,
-    message: &'a str,
-    param: Option<&'a str>,
-}
 
 impl ApiError {
     /// An error with a code and message only.
@@ -87,18 +71,13 @@ impl ApiError {
     }
 
     /// The inner error object, for batch items.
-    pub fn body(&self) -> Body<'_> {
-        Body {
-            kind: self.code.error_type(),
-            code: self.code.as_str(),
-            message: &self.message,
-            param: self.param.as_deref(),
-        }
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody::new(self.code, &self.message, self.param.as_deref())
     }
 
     /// The full HTTP response.
     pub fn into_response(self) -> Response {
-        let json = serde_json::to_vec(&Envelope { error: self.body() }).unwrap_or_default();
+        let json = self.body().envelope_json();
         let mut response = json_response(
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             json.into(),

@@ -7,6 +7,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+pub mod write;
 
 use std::future::Future;
 
@@ -14,6 +15,10 @@ use sqlx::FromRow;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use write::WriteOutcome;
+
+use crate::emit::SystemEvents;
+use sendrealm_common::event::Event;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +128,95 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct EventRow {
+    /// Row order (time-ordered, for cursors).
+    pub seq: i64,
+    /// `evt_…`.
+    pub id: String,
+    /// Project.
+    pub project_id: String,
+    /// Event name.
+    pub event: String,
+    /// The contact it resolved to.
+    pub contact_id: String,
+    /// The `contact_id` the sender gave, if any.
+    pub sent_contact_id: Option<String>,
+    /// The sender's `external_id`.
+    pub external_id: Option<String>,
+    /// The normalised email.
+    pub email: Option<String>,
+    /// Payload JSON as sent.
+    pub payload: String,
+    /// When it happened (ms).
+    pub occurred_at: i64,
+    /// When the agent received it (ms).
+    pub received_at: i64,
+    /// When it was committed here (ms).
+    pub stored_at: i64,
+    /// The idempotency key.
+    pub idempotency_key: Option<String>,
+    /// `api` or `system`.
+    pub source: String,
+    /// Accepting region.
+    pub region: String,
+}
+
+/// A contact.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ContactRow {
+    /// `ct_…`.
+    pub id: String,
+    /// Project.
+    pub project_id: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// One identifier of a contact.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct IdentifierRow {
+    /// `external_id` or `email`.
+    pub kind: String,
+    /// The value.
+    pub value: String,
+    /// When it was linked (ms).
+    pub created_at: i64,
+}
+
+/// A system event waiting to be published.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct OutboxRow {
+    /// The system event's id.
+    pub id: String,
+    /// Its project.
+    pub project_id: String,
+    /// Subject to publish on.
+    pub subject: String,
+    /// `Nats-Msg-Id`.
+    pub msg_id: String,
+    /// The event object JSON.
+    pub payload: String,
+    /// When it was written (ms).
+    pub created_at: i64,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this project (`None`: all, for admins).
+    pub project_id: Option<String>,
+    /// Only events of this contact.
+    pub contact_id: Option<String>,
+    /// Only this event name.
+    pub event: Option<String>,
+    /// Only rows older than this `seq` (the cursor).
+    pub before_seq: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
 /// Everything the aggregator stores.
 pub trait Store: Clone + Send + Sync + 'static {
     /// Applies pending migrations.
@@ -163,6 +257,58 @@ pub trait Store: Clone + Send + Sync + 'static {
         keep: Option<&str>,
         at: i64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The project an active API key (by hash) belongs to.
+    fn project_of_key(
+        &self,
+        key_hash: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Stores a batch of consumed events in one transaction: duplicates are skipped,
+    /// identities resolved, contacts created (with their system events in the outbox).
+    fn write_batch(
+        &self,
+        events: &[Event],
+        system: &SystemEvents,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<WriteOutcome>, StoreError>> + Send;
+    /// Events matching a filter, newest first.
+    fn events(
+        &self,
+        filter: &EventFilter,
+    ) -> impl Future<Output = Result<Vec<EventRow>, StoreError>> + Send;
+    /// One event by id.
+    fn event(&self, id: &str) -> impl Future<Output = Result<Option<EventRow>, StoreError>> + Send;
+    /// One contact by id.
+    fn contact(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ContactRow>, StoreError>> + Send;
+    /// A contact's identifiers.
+    fn identifiers(
+        &self,
+        contact_id: &str,
+    ) -> impl Future<Output = Result<Vec<IdentifierRow>, StoreError>> + Send;
+    /// The contact an identifier names in a project.
+    fn contact_for(
+        &self,
+        project_id: &str,
+        kind: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Deletes up to `limit` of a project's events received before `before` (ms).
+    fn purge_events(
+        &self,
+        project_id: &str,
+        before: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Pending system events, oldest first.
+    fn outbox(&self, limit: i64)
+    -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send;
+    /// Removes published system events.
+    fn delete_outbox(&self, ids: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether the database answers.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Implements the [`Store`] methods whose SQL is the same on both backends. Expanded inside
@@ -272,6 +418,117 @@ macro_rules! shared_queries {
             .execute(&self.pool)
             .await?;
             Ok(done.rows_affected())
+        }
+
+        async fn project_of_key(&self, key_hash: &str) -> Result<Option<String>, $crate::store::StoreError> {
+            Ok(sqlx::query_scalar(
+                "SELECT project_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn events(
+            &self,
+            filter: &$crate::store::EventFilter,
+        ) -> Result<Vec<$crate::store::EventRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT * FROM events WHERE ($1 IS NULL OR project_id = $1)                  AND ($2 IS NULL OR contact_id = $2) AND ($3 IS NULL OR event = $3)                  AND ($4 IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5",
+            )
+            .bind(filter.project_id.as_deref())
+            .bind(filter.contact_id.as_deref())
+            .bind(filter.event.as_deref())
+            .bind(filter.before_seq)
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn event(&self, id: &str) -> Result<Option<$crate::store::EventRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM events WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn contact(&self, id: &str) -> Result<Option<$crate::store::ContactRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM contacts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn identifiers(
+            &self,
+            contact_id: &str,
+        ) -> Result<Vec<$crate::store::IdentifierRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT kind, value, created_at FROM contact_identifiers WHERE contact_id = $1                  ORDER BY created_at, kind, value",
+            )
+            .bind(contact_id)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn contact_for(
+            &self,
+            project_id: &str,
+            kind: &str,
+            value: &str,
+        ) -> Result<Option<String>, $crate::store::StoreError> {
+            Ok(sqlx::query_scalar(
+                "SELECT contact_id FROM contact_identifiers WHERE project_id = $1 AND kind = $2 AND value = $3",
+            )
+            .bind(project_id)
+            .bind(kind)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn purge_events(
+            &self,
+            project_id: &str,
+            before: i64,
+            limit: i64,
+        ) -> Result<u64, $crate::store::StoreError> {
+            let done = sqlx::query(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE project_id = $1                  AND received_at < $2 LIMIT $3)",
+            )
+            .bind(project_id)
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected())
+        }
+
+        async fn outbox(&self, limit: i64) -> Result<Vec<$crate::store::OutboxRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM outbox ORDER BY created_at, id LIMIT $1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+        }
+
+        async fn delete_outbox(&self, ids: &[String]) -> Result<(), $crate::store::StoreError> {
+            for chunk in ids.chunks($crate::store::write::ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "DELETE FROM outbox WHERE id IN {}",
+                    $crate::store::write::row_placeholders(1, chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(&self.pool).await?;
+            }
+            Ok(())
+        }
+
+        async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
         }
     };
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use super::write::write_batch_impl;
 use super::{Store, StoreError, insert_key_fn, shared_queries};
 
 /// A PostgreSQL-backed store.
@@ -30,6 +31,15 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Starts a write transaction.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        // Read committed: a concurrent writer that links the same identifier makes our
+        // insert fail on the unique key, and the caller retries the batch.
+        self.pool.begin().await
+    }
+}
+
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
@@ -41,4 +51,5 @@ impl Store for PgStore {
     }
 
     shared_queries!();
+    write_batch_impl!();
 }

@@ -8,6 +8,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::write::write_batch_impl;
 use super::{Store, StoreError, insert_key_fn, shared_queries};
 
 /// A SQLite-backed store.
@@ -42,6 +43,15 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Starts a write transaction.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        // IMMEDIATE takes the write lock up front: lookups and inserts then see one
+        // consistent database even when several processes share the file.
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
@@ -53,4 +63,5 @@ impl Store for SqliteStore {
     }
 
     shared_queries!();
+    write_batch_impl!();
 }

@@ -1,0 +1,340 @@
+//! Consuming the events stream: pull in batches, store each batch in one transaction,
+//! and acknowledge only what is committed.
+//!
+//! * Undecodable or invalid messages (poison) are terminated at once with their reason;
+//!   they are never retried.
+//! * A transient failure (database down) naks the batch with the delay the backoff
+//!   schedule gives for that delivery: a plain NAK would redeliver at once.
+//! * A batch the database refuses for another reason is split, so one bad event is
+//!   terminated and the others are stored.
+//! * Nothing is acked before its transaction commits; a crash in between means a
+//!   redelivery, which the unique keys turn into a no-op.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::{self, AckKind, Message};
+use futures::StreamExt;
+use sendrealm_common::event::{Event, Source, Timestamp};
+use sendrealm_common::policy::is_valid_project_id;
+use sendrealm_common::subjects;
+use sendrealm_common::validate::check_event_name_for;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ConsumerConfig;
+use crate::emit::SystemEvents;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError, WriteOutcome};
+
+/// How often a batch is retried when concurrent writers race for the same identifier.
+const CONFLICT_RETRIES: usize = 5;
+
+/// Everything the consumer needs.
+pub struct Consumer<S> {
+    /// The store.
+    pub store: S,
+    /// JetStream.
+    pub js: jetstream::Context,
+    /// Consumer settings.
+    pub config: ConsumerConfig,
+    /// The events stream's settings.
+    pub stream: sendrealm_common::config::StreamConfig,
+    /// Builder of system events.
+    pub system: SystemEvents,
+    /// Woken when a batch wrote system events to the outbox.
+    pub outbox: Arc<Notify>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The durable pull consumer's settings.
+pub fn consumer_config(
+    config: &ConsumerConfig,
+    stream: &sendrealm_common::config::StreamConfig,
+) -> pull::Config {
+    let backoff: Vec<Duration> = config
+        .backoff_ms
+        .iter()
+        .map(|ms| Duration::from_millis(*ms))
+        .collect();
+    pull::Config {
+        durable_name: Some(config.durable.clone()),
+        description: Some("Sendrealm aggregator".into()),
+        ack_policy: AckPolicy::Explicit,
+        // With a backoff list the server uses backoff[0] as the ack wait.
+        ack_wait: backoff.first().copied().unwrap_or(Duration::from_secs(30)),
+        max_deliver: config.max_deliver,
+        backoff,
+        max_ack_pending: config.max_ack_pending,
+        filter_subject: subjects::stream_subjects(&stream.subject_prefix),
+        ..Default::default()
+    }
+}
+
+/// What a message turned out to be.
+enum Decoded {
+    Event(Box<Event>),
+    Poison(String),
+}
+
+/// Reads and re-checks a message: the agent validated it, but anything may be published
+/// to the stream, so the aggregator trusts nothing it cannot check cheaply.
+fn decode(message: &Message, prefix: &str) -> Decoded {
+    let event = match Event::from_json(&message.payload) {
+        Ok(event) => event,
+        Err(error) => return Decoded::Poison(format!("undecodable event: {error}")),
+    };
+    if !is_valid_project_id(&event.project_id) {
+        return Decoded::Poison(format!("invalid project id {:?}", event.project_id));
+    }
+    if let Err(invalid) = check_event_name_for(&event.event, event.source) {
+        return Decoded::Poison(format!("invalid event: {}", invalid.message));
+    }
+    let expected = subjects::event_subject(prefix, &event.project_id, &event.event);
+    if message.subject.as_str() != expected {
+        return Decoded::Poison(format!(
+            "subject {} does not match the event (expected {expected})",
+            message.subject
+        ));
+    }
+    if event.contact_id.is_none() && event.external_id.is_none() && event.email.is_none() {
+        return Decoded::Poison("invalid identity: no contact_id, external_id or email".into());
+    }
+    if !event.payload.get().starts_with('{') {
+        return Decoded::Poison("invalid payload: not a JSON object".into());
+    }
+    if event.source == Source::System && event.contact_id.is_none() {
+        return Decoded::Poison("invalid system event: no contact_id".into());
+    }
+    Decoded::Event(Box::new(event))
+}
+
+impl<S: Store> Consumer<S> {
+    /// Creates (or updates) the durable consumer and processes messages until `stop`.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut delay = Duration::from_millis(200);
+        while !stop.is_cancelled() {
+            match self.session(&stop).await {
+                Ok(()) => return,
+                Err(error) => tracing::warn!(%error, "Consumer interrupted; resuming."),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn consumer(&self) -> Result<PullConsumer, String> {
+        let stream = sendrealm_common::service::ensure_events_stream(&self.js, &self.stream)
+            .await
+            .map_err(|e| e.to_string())?;
+        stream
+            .create_consumer(consumer_config(&self.config, &self.stream))
+            .await
+            .map_err(|e| format!("cannot create consumer {}: {e}", self.config.durable))
+    }
+
+    async fn session(&self, stop: &CancellationToken) -> Result<(), String> {
+        let consumer = self.consumer().await?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.batch_size)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(|e| format!("cannot pull: {e}"))?;
+        // Everything already delivered forms one batch (up to batch_size); when idle, a
+        // single message is processed as soon as it arrives.
+        let mut batches = messages.ready_chunks(self.config.batch_size);
+        tracing::info!(durable = %self.config.durable, "Consuming events.");
+        self.metrics.set_consuming(true);
+        let result = loop {
+            let chunk = tokio::select! {
+                _ = stop.cancelled() => break Ok(()),
+                chunk = batches.next() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                break Err("message stream ended".to_owned());
+            };
+            let mut received = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                match item {
+                    Ok(message) => received.push(message),
+                    Err(error) => {
+                        // Heartbeat hiccups are not fatal; other errors recreate the pull.
+                        use async_nats::jetstream::consumer::pull::MessagesErrorKind;
+                        if error.kind() != MessagesErrorKind::MissingHeartbeat {
+                            self.process(received).await;
+                            self.metrics.set_consuming(false);
+                            return Err(format!("pull failed: {error}"));
+                        }
+                        tracing::debug!(%error, "Pull heartbeat missed.");
+                    }
+                }
+            }
+            // Finish the batch even if stop arrives meanwhile: commit, then ack.
+            self.process(received).await;
+        };
+        self.metrics.set_consuming(false);
+        result
+    }
+
+    /// Stores one batch and settles every message of it.
+    async fn process(&self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let prefix = &self.stream.subject_prefix;
+        let mut events = Vec::with_capacity(messages.len());
+        let mut holders = Vec::with_capacity(messages.len());
+        for message in messages {
+            match decode(&message, prefix) {
+                Decoded::Event(event) => {
+                    events.push(*event);
+                    holders.push(message);
+                }
+                Decoded::Poison(reason) => self.terminate(&message, &reason).await,
+            }
+        }
+        let unknown = self.unknown_projects(&events).await;
+        if !unknown.is_empty() {
+            let mut kept_events = Vec::with_capacity(events.len());
+            let mut kept = Vec::with_capacity(holders.len());
+            for (event, message) in events.into_iter().zip(holders) {
+                if unknown.contains(&event.project_id) {
+                    self.terminate(&message, &format!("unknown project {}", event.project_id))
+                        .await;
+                } else {
+                    kept_events.push(event);
+                    kept.push(message);
+                }
+            }
+            events = kept_events;
+            holders = kept;
+        }
+        if events.is_empty() {
+            return;
+        }
+        self.store_and_settle(&events, &holders).await;
+    }
+
+    async fn unknown_projects(&self, events: &[Event]) -> HashSet<String> {
+        let mut unknown = HashSet::new();
+        let ids: HashSet<&str> = events.iter().map(|e| e.project_id.as_str()).collect();
+        for id in ids {
+            // A lookup failure is not proof the project is unknown: let the write decide.
+            if let Ok(None) = self.store.project(id).await {
+                unknown.insert(id.to_owned());
+            }
+        }
+        unknown
+    }
+
+    async fn store_and_settle(&self, events: &[Event], messages: &[Message]) {
+        match self.write(events).await {
+            Ok(outcomes) => {
+                let mut stored_any = false;
+                for (outcome, message) in outcomes.iter().zip(messages) {
+                    match outcome {
+                        WriteOutcome::Stored { .. } => {
+                            self.metrics.stored(1);
+                            stored_any = true;
+                            self.ack(message).await;
+                        }
+                        WriteOutcome::Duplicate => {
+                            self.metrics.duplicates(1);
+                            self.ack(message).await;
+                        }
+                        WriteOutcome::Rejected(reason) => self.terminate(message, reason).await,
+                    }
+                }
+                if stored_any {
+                    self.outbox.notify_one();
+                }
+            }
+            Err(error) if error.is_transient() || matches!(error, StoreError::Conflict { .. }) => {
+                tracing::warn!(%error, events = events.len(), "Batch not stored; redelivering with backoff.");
+                for message in messages {
+                    self.nak_with_backoff(message).await;
+                }
+            }
+            Err(error) if events.len() > 1 => {
+                // Find the event the database refuses; store the rest.
+                tracing::warn!(%error, events = events.len(), "Batch refused; storing its events one by one.");
+                for (event, message) in events.iter().zip(messages) {
+                    Box::pin(self.store_and_settle(
+                        std::slice::from_ref(event),
+                        std::slice::from_ref(message),
+                    ))
+                    .await;
+                }
+            }
+            Err(error) => {
+                self.terminate(
+                    &messages[0],
+                    &format!("the database refused the event: {error}"),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn write(&self, events: &[Event]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let now = Timestamp::now().unix_millis();
+            match self.store.write_batch(events, &self.system, now).await {
+                Err(StoreError::Conflict { constraint }) if attempt < CONFLICT_RETRIES => {
+                    // Another aggregator linked one of these identifiers first: look again.
+                    attempt += 1;
+                    tracing::debug!(%constraint, attempt, "Identifier claimed concurrently; retrying the batch.");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ack(&self, message: &Message) {
+        if let Err(error) = message.ack().await {
+            // The event is committed; a lost ack only means a harmless redelivery.
+            tracing::warn!(%error, "Ack failed; the event will be redelivered and deduplicated.");
+        }
+    }
+
+    async fn nak_with_backoff(&self, message: &Message) {
+        self.metrics.nacked(1);
+        let delivered = message.info().map(|i| i.delivered).unwrap_or(1).max(1) as usize;
+        let backoff = &self.config.backoff_ms;
+        let delay = backoff
+            .get(delivered - 1)
+            .or(backoff.last())
+            .copied()
+            .unwrap_or(1_000);
+        if let Err(error) = message
+            .ack_with(AckKind::Nak(Some(Duration::from_millis(delay))))
+            .await
+        {
+            tracing::warn!(%error, "Nak failed; the ack wait will redeliver.");
+        }
+    }
+
+    /// Terminates a poison message with its reason (the reason reaches the advisory).
+    async fn terminate(&self, message: &Message, reason: &str) {
+        self.metrics.terminated(1);
+        tracing::warn!(subject = %message.subject, reason, "Terminating an event that cannot be processed.");
+        let Some(reply) = message.reply.clone() else {
+            return;
+        };
+        // AckKind::Term has no reason; the server accepts "+TERM <reason>".
+        let body = format!("+TERM {}", reason.replace(['\r', '\n'], " "));
+        if let Err(error) = self.js.client().publish(reply, body.into()).await {
+            tracing::warn!(%error, "Terminate failed; the message will be redelivered.");
+        }
+    }
+}

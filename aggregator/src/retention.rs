@@ -1,0 +1,60 @@
+//! Retention in the database: a periodic purge of events older than their project's
+//! window, counted from receipt. (In JetStream each event carries the same window as its
+//! per-message TTL.)
+//!
+//! Deletes go in small batches with a pause between them, so ingest keeps its turn at the
+//! database (SQLite has one writer).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sendrealm_common::event::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RetentionConfig;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// Pause between two delete batches.
+const BETWEEN_BATCHES: Duration = Duration::from_millis(20);
+
+/// Deletes every expired event once; returns how many.
+pub async fn purge_once<S: Store>(store: &S, batch: i64, now: i64) -> Result<u64, StoreError> {
+    let mut total = 0;
+    for project in store.projects().await? {
+        let before = now.saturating_sub(project.retention_secs.saturating_mul(1000));
+        loop {
+            let deleted = store.purge_events(&project.id, before, batch).await?;
+            total += deleted;
+            if deleted < batch as u64 {
+                break;
+            }
+            tokio::time::sleep(BETWEEN_BATCHES).await;
+        }
+    }
+    Ok(total)
+}
+
+/// Purges every `purge_interval_secs` until `stop`.
+pub async fn run<S: Store>(
+    store: S,
+    config: RetentionConfig,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(config.purge_interval_secs.max(1)));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match purge_once(&store, config.purge_batch, Timestamp::now().unix_millis()).await {
+            Ok(0) => {}
+            Ok(deleted) => {
+                metrics.purged(deleted);
+                tracing::info!(deleted, "Expired events purged.");
+            }
+            Err(error) => tracing::warn!(%error, "Retention purge failed; will retry."),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The aggregator service: consumer, system-event outbox, retention, policy sync and the
+//! HTTP API, run until a shutdown signal and then drained in order.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use sendrealm_common::service;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AggregatorConfig;
+use crate::consume::Consumer;
+use crate::emit::{self, SystemEvents};
+use crate::metrics::Metrics;
+use crate::policies::PolicyBucket;
+use crate::store::Store;
+use crate::{projects, retention, web};
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// NATS could not be set up.
+    #[error(transparent)]
+    Nats(#[from] service::NatsConnectError),
+}
+
+/// Runs the aggregator on `store` and a bound listener until `shutdown` resolves. Then it
+/// stops pulling, finishes the batch in hand (commit, then ack), publishes pending system
+/// events, and closes the database, within `shutdown_timeout_secs`.
+pub async fn run<S: Store>(
+    config: AggregatorConfig,
+    store: S,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServiceError> {
+    let client = service::connect_nats(&config.nats, "sendrealm-aggregator").await?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_millis(config.nats.request_timeout_ms))
+        .build(client.clone());
+    let metrics = Arc::new(Metrics::default());
+    let stopping = CancellationToken::new();
+    let outbox = Arc::new(Notify::new());
+
+    let consumer = Consumer {
+        store: store.clone(),
+        js: js.clone(),
+        config: config.consumer.clone(),
+        stream: config.nats.stream.clone(),
+        system: SystemEvents {
+            subject_prefix: config.nats.stream.subject_prefix.clone(),
+            region: config.region.clone(),
+        },
+        outbox: Arc::clone(&outbox),
+        metrics: Arc::clone(&metrics),
+    };
+    let consumer_task = tokio::spawn(consumer.run(stopping.clone()));
+    let background = CancellationToken::new();
+    let outbox_task = tokio::spawn(flush_outbox(
+        store.clone(),
+        js.clone(),
+        Arc::clone(&outbox),
+        background.clone(),
+    ));
+    let retention_task = tokio::spawn(retention::run(
+        store.clone(),
+        config.retention.clone(),
+        Arc::clone(&metrics),
+        background.clone(),
+    ));
+    tokio::spawn(sync_policies(
+        store.clone(),
+        js.clone(),
+        config.clone(),
+        background.clone(),
+    ));
+
+    let state = Arc::new(web::State {
+        store: store.clone(),
+        admin_token_sha256: config
+            .admin_token_sha256
+            .as_deref()
+            .and_then(sendrealm_common::apikey::parse_key_hash),
+        metrics: Arc::clone(&metrics),
+        client: client.clone(),
+        stopping: stopping.clone(),
+    });
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "Aggregator listening.");
+    }
+    let server = warp::serve(web::routes(Arc::clone(&state)))
+        .incoming(listener)
+        .graceful(stopping.clone().cancelled_owned())
+        .run();
+    let mut server = std::pin::pin!(server);
+    tokio::spawn(notify_when_ready(Arc::clone(&metrics), background.clone()));
+    tokio::select! {
+        _ = &mut server => {}
+        _ = shutdown => {}
+    }
+    let deadline = Instant::now() + Duration::from_secs(config.shutdown_timeout_secs);
+    service::notify_stopping();
+    tracing::info!("Shutting down: finishing the batch in hand.");
+    stopping.cancel();
+    if tokio::time::timeout_at(deadline, consumer_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("The consumer did not finish within the shutdown budget.");
+    }
+    let _ = tokio::time::timeout_at(deadline, &mut server).await;
+    background.cancel();
+    let _ = tokio::time::timeout_at(deadline, async {
+        let _ = outbox_task.await;
+        let _ = retention_task.await;
+    })
+    .await;
+    // One last flush: system events of the final batch go out now, not at next start.
+    if let Err(error) = tokio::time::timeout_at(deadline, emit::flush(&store, &js))
+        .await
+        .unwrap_or(Ok(0))
+    {
+        tracing::warn!(%error, "System events left in the outbox; they go out at next start.");
+    }
+    if let Err(error) = client.flush().await {
+        tracing::warn!(%error, "Could not flush the NATS connection.");
+    }
+    drop(state);
+    store.close().await;
+    tracing::info!("Aggregator stopped.");
+    Ok(())
+}
+
+async fn flush_outbox<S: Store>(
+    store: S,
+    js: jetstream::Context,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(emit::FLUSH_INTERVAL) => {}
+        }
+        match emit::flush(&store, &js).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(published = n, "System events published."),
+            Err(error) => tracing::warn!(%error, "System events not published yet; retrying."),
+        }
+    }
+}
+
+/// Republishes every policy at start (the bucket may be new, or have missed a change made
+/// while NATS was down), retrying until it succeeds.
+async fn sync_policies<S: Store>(
+    store: S,
+    js: jetstream::Context,
+    config: AggregatorConfig,
+    stop: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            let bucket = PolicyBucket::open(&js, &config.nats)
+                .await
+                .map_err(|e| e.to_string())?;
+            let rows = store.projects().await.map_err(|e| e.to_string())?;
+            for row in &rows {
+                let policy = projects::policy_of(&store, row)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                bucket.put(&policy).await.map_err(|e| e.to_string())?;
+            }
+            Ok::<usize, String>(rows.len())
+        };
+        match attempt.await {
+            Ok(n) => {
+                tracing::info!(projects = n, "Policies published.");
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "Policies not published yet; retrying."),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn notify_when_ready(metrics: Arc<Metrics>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if metrics.is_consuming() {
+            tracing::info!("Aggregator ready.");
+            service::notify_ready();
+            return;
+        }
+    }
+}

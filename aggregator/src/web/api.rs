@@ -1,0 +1,327 @@
+//! The read API: what was stored, for owners (their project) and operators (any).
+
+use std::sync::Arc;
+
+use sendrealm_common::error_code::ErrorCode;
+use sendrealm_common::event::{Event, EventObject, Source, Timestamp};
+use sendrealm_common::identity;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use warp::reply::Response;
+
+use super::State;
+use super::auth::{Scope, authorize};
+use super::reply::{ApiError, json, respond};
+use crate::store::{EventFilter, EventRow, Store};
+
+/// Default page size of `GET /v1/events`.
+const DEFAULT_LIMIT: i64 = 20;
+/// Largest page size.
+const MAX_LIMIT: i64 = 100;
+
+/// Query of `GET /v1/events`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Only this project (admins; owners are limited to their own anyway).
+    pub project_id: Option<String>,
+    /// Only events of this contact.
+    pub contact_id: Option<String>,
+    /// Only events of the contact this external id names.
+    pub external_id: Option<String>,
+    /// Only events of the contact this email names (normalised first).
+    pub email: Option<String>,
+    /// Only this event name.
+    pub event: Option<String>,
+    /// Page size, 1–100.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A stored event as the API shows it: `contact_id` is the contact it resolved to.
+pub fn event_object(row: EventRow) -> Result<Event, ApiError> {
+    let payload = RawValue::from_string(row.payload).map_err(|e| {
+        tracing::error!(error = %e, event_id = %row.id, "Stored payload is not JSON.");
+        ApiError::new(ErrorCode::InternalError, "internal error")
+    })?;
+    Ok(Event {
+        id: row.id,
+        object: EventObject::Event,
+        project_id: row.project_id,
+        event: row.event,
+        contact_id: Some(row.contact_id),
+        external_id: row.external_id,
+        email: row.email,
+        payload,
+        occurred_at: Timestamp::from_unix_millis(row.occurred_at),
+        received_at: Timestamp::from_unix_millis(row.received_at),
+        idempotency_key: row.idempotency_key,
+        source: if row.source == "system" {
+            Source::System
+        } else {
+            Source::Api
+        },
+        region: row.region,
+    })
+}
+
+#[derive(Serialize)]
+struct Page {
+    object: &'static str,
+    data: Vec<Event>,
+    has_more: bool,
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/events`.
+pub async fn list_events<S: Store>(
+    state: Arc<State<S>>,
+    authorization: Option<String>,
+    query: EventQuery,
+) -> Response {
+    respond(list(&state, authorization.as_deref(), query).await)
+}
+
+async fn list<S: Store>(
+    state: &State<S>,
+    authorization: Option<&str>,
+    query: EventQuery,
+) -> Result<Response, ApiError> {
+    let scope = authorize(
+        &state.store,
+        state.admin_token_sha256.as_ref(),
+        authorization,
+    )
+    .await?;
+    let project_id = match (&scope, query.project_id) {
+        (Scope::Project(own), Some(asked)) if *own != asked => {
+            return Err(ApiError::param(
+                ErrorCode::NotFound,
+                "project_id",
+                "no such project",
+            ));
+        }
+        (Scope::Project(own), _) => Some(own.clone()),
+        (Scope::Admin, asked) => asked,
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::param(
+            ErrorCode::InvalidRequest,
+            "limit",
+            format!("limit must be 1-{MAX_LIMIT}"),
+        ));
+    }
+    let before_seq = query
+        .cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::param(ErrorCode::InvalidRequest, "cursor", "invalid cursor"))
+        })
+        .transpose()?;
+    // An identifier that names no contact matches no event.
+    let contact_id = match (query.contact_id, query.external_id, query.email) {
+        (Some(contact_id), _, _) => Some(contact_id),
+        (None, Some(external_id), _) => {
+            match resolve(state, project_id.as_deref(), "external_id", &external_id).await? {
+                Some(contact) => Some(contact),
+                None => return Ok(empty_page()),
+            }
+        }
+        (None, None, Some(email)) => {
+            let email = identity::normalize_email(&email).map_err(|p| {
+                ApiError::param(ErrorCode::InvalidEmail, "email", format!("`email` {p}"))
+            })?;
+            match resolve(state, project_id.as_deref(), "email", &email).await? {
+                Some(contact) => Some(contact),
+                None => return Ok(empty_page()),
+            }
+        }
+        (None, None, None) => None,
+    };
+    let filter = EventFilter {
+        project_id,
+        contact_id,
+        event: query.event,
+        before_seq,
+        // One more than asked tells whether another page exists.
+        limit: limit + 1,
+    };
+    let mut rows = state.store.events(&filter).await?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = has_more
+        .then(|| rows.last().map(|r| r.seq.to_string()))
+        .flatten();
+    let data = rows
+        .into_iter()
+        .map(event_object)
+        .collect::<Result<Vec<_>, _>>()?;
+    let page = Page {
+        object: "list",
+        data,
+        has_more,
+        next_cursor,
+    };
+    Ok(json(200, serde_json::to_vec(&page).unwrap_or_default()))
+}
+
+fn empty_page() -> Response {
+    let page = Page {
+        object: "list",
+        data: Vec::new(),
+        has_more: false,
+        next_cursor: None,
+    };
+    json(200, serde_json::to_vec(&page).unwrap_or_default())
+}
+
+/// The contact an identifier names in the project, if any.
+async fn resolve<S: Store>(
+    state: &State<S>,
+    project_id: Option<&str>,
+    kind: &str,
+    value: &str,
+) -> Result<Option<String>, ApiError> {
+    let project_id = project_id.ok_or_else(|| {
+        ApiError::param(
+            ErrorCode::InvalidRequest,
+            "project_id",
+            "filtering by identifier needs project_id",
+        )
+    })?;
+    Ok(state.store.contact_for(project_id, kind, value).await?)
+}
+
+/// `GET /v1/events/{id}`.
+pub async fn get_event<S: Store>(
+    id: String,
+    state: Arc<State<S>>,
+    authorization: Option<String>,
+) -> Response {
+    respond(
+        async {
+            let scope = authorize(
+                &state.store,
+                state.admin_token_sha256.as_ref(),
+                authorization.as_deref(),
+            )
+            .await?;
+            let row = state
+                .store
+                .event(&id)
+                .await?
+                .filter(|row| scope.allows(&row.project_id))
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no event {id}")))?;
+            let event = event_object(row)?;
+            Ok(json(200, event.to_json()))
+        }
+        .await,
+    )
+}
+
+#[derive(Serialize)]
+struct ContactObject {
+    id: String,
+    object: &'static str,
+    project_id: String,
+    created_at: Timestamp,
+    identifiers: Vec<IdentifierObject>,
+}
+
+#[derive(Serialize)]
+struct IdentifierObject {
+    kind: String,
+    value: String,
+    linked_at: Timestamp,
+}
+
+/// `GET /v1/contacts/{id}`.
+pub async fn get_contact<S: Store>(
+    id: String,
+    state: Arc<State<S>>,
+    authorization: Option<String>,
+) -> Response {
+    respond(
+        async {
+            let scope = authorize(
+                &state.store,
+                state.admin_token_sha256.as_ref(),
+                authorization.as_deref(),
+            )
+            .await?;
+            let contact = state
+                .store
+                .contact(&id)
+                .await?
+                .filter(|c| scope.allows(&c.project_id))
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no contact {id}")))?;
+            let identifiers = state
+                .store
+                .identifiers(&contact.id)
+                .await?
+                .into_iter()
+                .map(|i| IdentifierObject {
+                    kind: i.kind,
+                    value: i.value,
+                    linked_at: Timestamp::from_unix_millis(i.created_at),
+                })
+                .collect();
+            let object = ContactObject {
+                id: contact.id,
+                object: "contact",
+                project_id: contact.project_id,
+                created_at: Timestamp::from_unix_millis(contact.created_at),
+                identifiers,
+            };
+            Ok(json(200, serde_json::to_vec(&object).unwrap_or_default()))
+        }
+        .await,
+    )
+}
+
+/// `GET /healthz`.
+pub fn healthz() -> Response {
+    json(200, br#"{"status":"ok"}"#.to_vec())
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    ready: bool,
+    database: bool,
+    nats_connected: bool,
+    consuming: bool,
+    shutting_down: bool,
+}
+
+/// `GET /readyz`: database answers, NATS connected, consumer pulling, not stopping.
+pub async fn readyz<S: Store>(state: Arc<State<S>>) -> Response {
+    let database = state.store.ping().await.is_ok();
+    let nats_connected =
+        state.client.connection_state() == async_nats::connection::State::Connected;
+    let consuming = state.metrics.is_consuming();
+    let shutting_down = state.stopping.is_cancelled();
+    let ready = database && nats_connected && consuming && !shutting_down;
+    let body = Readiness {
+        ready,
+        database,
+        nats_connected,
+        consuming,
+        shutting_down,
+    };
+    json(
+        if ready { 200 } else { 503 },
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+/// `GET /metrics`.
+pub fn metrics<S: Store>(state: Arc<State<S>>) -> Response {
+    let mut response = Response::new(state.metrics.render().into());
+    response.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}

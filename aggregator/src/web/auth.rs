@@ -1,0 +1,58 @@
+//! Who is asking: a project (its API key) or an operator (the admin token).
+
+use sendrealm_common::apikey;
+use sendrealm_common::error_code::ErrorCode;
+
+use super::reply::ApiError;
+use crate::store::Store;
+
+/// What a caller may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// One project's data.
+    Project(String),
+    /// Every project's data.
+    Admin,
+}
+
+impl Scope {
+    /// Whether this caller may read a project's data.
+    pub fn allows(&self, project_id: &str) -> bool {
+        match self {
+            Scope::Admin => true,
+            Scope::Project(id) => id == project_id,
+        }
+    }
+}
+
+/// Resolves the `Authorization: Bearer …` header to a scope.
+pub async fn authorize<S: Store>(
+    store: &S,
+    admin_token_sha256: Option<&[u8; 32]>,
+    authorization: Option<&str>,
+) -> Result<Scope, ApiError> {
+    let token = authorization
+        .and_then(|h| h.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingApiKey,
+                "send `Authorization: Bearer <API key or admin token>`",
+            )
+        })?;
+    let hash = apikey::hash_api_key(token);
+    if admin_token_sha256.is_some_and(|admin| constant_time_eq(admin, &hash)) {
+        return Ok(Scope::Admin);
+    }
+    match store.project_of_key(&hex::encode(hash)).await? {
+        Some(project_id) => Ok(Scope::Project(project_id)),
+        None => Err(ApiError::new(ErrorCode::InvalidApiKey, "invalid API key")),
+    }
+}
+
+/// Compares two hashes without an early exit, so timing says nothing about the token.
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

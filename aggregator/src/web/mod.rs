@@ -1,0 +1,73 @@
+//! The aggregator's HTTP side: the read API, health and metrics.
+
+pub mod api;
+pub mod auth;
+pub mod reply;
+
+use std::sync::Arc;
+
+use warp::Filter;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What the handlers share.
+pub struct State<S> {
+    /// The store.
+    pub store: S,
+    /// SHA-256 of the admin token, if admin access is configured.
+    pub admin_token_sha256: Option<[u8; 32]>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The NATS client (readiness).
+    pub client: async_nats::Client,
+    /// Cancelled when shutdown begins (readiness).
+    pub stopping: tokio_util::sync::CancellationToken,
+}
+
+/// All aggregator routes, every rejection rendered as the error envelope.
+pub fn routes<S: Store>(
+    state: Arc<State<S>>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    let with_state = warp::any().map(move || Arc::clone(&state));
+    let authorization = warp::header::optional::<String>("authorization");
+
+    let list = warp::path!("v1" / "events")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .and(warp::query::<api::EventQuery>())
+        .then(api::list_events);
+    let one = warp::path!("v1" / "events" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .then(api::get_event);
+    let contact = warp::path!("v1" / "contacts" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .then(api::get_contact);
+    let healthz = warp::path!("healthz").and(warp::get()).map(api::healthz);
+    let readyz = warp::path!("readyz")
+        .and(warp::get())
+        .and(with_state.clone())
+        .then(api::readyz);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state)
+        .map(api::metrics);
+
+    list.or(one)
+        .unify()
+        .or(contact)
+        .unify()
+        .or(healthz)
+        .unify()
+        .or(readyz)
+        .unify()
+        .or(metrics)
+        .unify()
+        .recover(reply::recover)
+        .unify()
+}

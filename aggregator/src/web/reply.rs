@@ -1,0 +1,109 @@
+//! Responses: JSON bodies and the one error mapping of the aggregator's API.
+
+use std::convert::Infallible;
+
+use sendrealm_common::error_code::{ErrorBody, ErrorCode};
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+
+use crate::store::StoreError;
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// Stable code; decides the status.
+    pub code: ErrorCode,
+    /// Message for humans (5xx: generic).
+    pub message: String,
+    /// The query parameter at fault.
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// An error naming a parameter.
+    pub fn param(code: ErrorCode, param: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    /// The HTTP response.
+    pub fn into_response(self) -> Response {
+        let body = ErrorBody::new(self.code, &self.message, self.param.as_deref()).envelope_json();
+        let mut response = json(self.code.status(), body);
+        if self.code.status() == 401 {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.code == ErrorCode::ServiceUnavailable {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "Store error answering a request.");
+        if error.is_transient() {
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the database is unavailable; retry shortly",
+            )
+        } else {
+            ApiError::new(ErrorCode::InternalError, "internal error")
+        }
+    }
+}
+
+/// A JSON response.
+pub fn json(status: u16, body: Vec<u8>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Either the response or the error's response.
+pub fn respond(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+/// Turns any rejection into the error envelope.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
+    let error = if rejection.is_not_found() {
+        ApiError::new(ErrorCode::NotFound, "no such route")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route",
+        )
+    } else if let Some(invalid) = rejection.find::<warp::reject::InvalidQuery>() {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("invalid query: {invalid}"),
+        )
+    } else {
+        tracing::warn!(?rejection, "Unhandled rejection.");
+        ApiError::new(ErrorCode::InternalError, "internal error")
+    };
+    Ok(error.into_response())
+}
