@@ -25,6 +25,10 @@ pub struct AggregatorConfig {
     pub consumer: ConsumerConfig,
     /// The database purge.
     pub retention: RetentionConfig,
+    /// The dead-letter queue.
+    pub dlq: DlqConfig,
+    /// Fault injection, for dead-letter drills.
+    pub faults: FaultsConfig,
     /// How long shutdown waits for the current batch to commit and ack.
     pub shutdown_timeout_secs: u64,
 }
@@ -58,6 +62,46 @@ impl Default for ConsumerConfig {
     }
 }
 
+/// The dead-letter queue: advisory capture, DLQ stream, worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DlqConfig {
+    /// Limits stream capturing the consumer's MAX_DELIVERIES and MSG_TERMINATED advisories.
+    pub advisory_stream: String,
+    /// How long captured advisories are kept (the worker normally handles them at once).
+    pub advisory_max_age_days: u64,
+    /// Stream holding a copy of every dead letter.
+    pub stream: String,
+    /// Its subjects are `<subject_prefix>.<project_id>`.
+    pub subject_prefix: String,
+    /// How long copies stay in the DLQ stream (records stay in the database until purged).
+    pub max_age_days: u64,
+    /// Durable name of the advisory worker.
+    pub durable: String,
+}
+
+impl Default for DlqConfig {
+    fn default() -> Self {
+        DlqConfig {
+            advisory_stream: "SENDREALM_ADVISORIES".into(),
+            advisory_max_age_days: 7,
+            stream: "SENDREALM_DLQ".into(),
+            subject_prefix: "sendrealm.dlq".into(),
+            max_age_days: 30,
+            durable: "sendrealm-dlq".into(),
+        }
+    }
+}
+
+/// Fault injection: makes chosen projects' events fail as if the database were down, to
+/// rehearse retries and dead-lettering. Empty in production.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultsConfig {
+    /// Projects whose events fail transiently on every delivery.
+    pub fail_projects: Vec<String>,
+}
+
 /// The database purge of expired events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -87,6 +131,8 @@ impl Default for AggregatorConfig {
             nats: NatsConfig::default(),
             consumer: ConsumerConfig::default(),
             retention: RetentionConfig::default(),
+            dlq: DlqConfig::default(),
+            faults: FaultsConfig::default(),
             shutdown_timeout_secs: 20,
         }
     }

@@ -24,7 +24,9 @@ use sendrealm_common::validate::check_event_name_for;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ConsumerConfig;
+use crate::config::{ConsumerConfig, DlqConfig, FaultsConfig};
+use crate::dlq::failures::Failures;
+use crate::dlq::record::{self, Original, TERMINATED};
 use crate::emit::SystemEvents;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, WriteOutcome};
@@ -48,6 +50,12 @@ pub struct Consumer<S> {
     pub outbox: Arc<Notify>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Errors of messages being retried (read by the dead-letter worker).
+    pub failures: Arc<Failures>,
+    /// The dead-letter queue's streams.
+    pub dlq: DlqConfig,
+    /// Fault injection.
+    pub faults: FaultsConfig,
 }
 
 /// The durable pull consumer's settings.
@@ -133,6 +141,18 @@ impl<S: Store> Consumer<S> {
         let stream = sendrealm_common::service::ensure_events_stream(&self.js, &self.stream)
             .await
             .map_err(|e| e.to_string())?;
+        // The advisory capture must exist before the consumer can emit advisories.
+        let info = stream.cached_info();
+        crate::dlq::ensure_streams(
+            &self.js,
+            &self.dlq,
+            &self.stream.name,
+            &self.config,
+            info.config.storage,
+            info.config.num_replicas,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         stream
             .create_consumer(consumer_config(&self.config, &self.stream))
             .await
@@ -202,6 +222,21 @@ impl<S: Store> Consumer<S> {
                 Decoded::Poison(reason) => self.terminate(&message, &reason).await,
             }
         }
+        if !self.faults.fail_projects.is_empty() {
+            let mut kept_events = Vec::with_capacity(events.len());
+            let mut kept = Vec::with_capacity(holders.len());
+            for (event, message) in events.into_iter().zip(holders) {
+                if self.faults.fail_projects.contains(&event.project_id) {
+                    self.nak_with_backoff(&message, "injected failure (faults.fail_projects)")
+                        .await;
+                } else {
+                    kept_events.push(event);
+                    kept.push(message);
+                }
+            }
+            events = kept_events;
+            holders = kept;
+        }
         let unknown = self.unknown_projects(&events).await;
         if !unknown.is_empty() {
             let mut kept_events = Vec::with_capacity(events.len());
@@ -260,8 +295,9 @@ impl<S: Store> Consumer<S> {
             }
             Err(error) if error.is_transient() || matches!(error, StoreError::Conflict { .. }) => {
                 tracing::warn!(%error, events = events.len(), "Batch not stored; redelivering with backoff.");
+                let reason = error.to_string();
                 for message in messages {
-                    self.nak_with_backoff(message).await;
+                    self.nak_with_backoff(message, &reason).await;
                 }
             }
             Err(error) if events.len() > 1 => {
@@ -301,14 +337,24 @@ impl<S: Store> Consumer<S> {
     }
 
     async fn ack(&self, message: &Message) {
+        if let Ok(info) = message.info()
+            && info.delivered > 1
+        {
+            self.failures.forget(info.stream_sequence);
+        }
         if let Err(error) = message.ack().await {
             // The event is committed; a lost ack only means a harmless redelivery.
             tracing::warn!(%error, "Ack failed; the event will be redelivered and deduplicated.");
         }
     }
 
-    async fn nak_with_backoff(&self, message: &Message) {
+    /// Asks for a redelivery after the backoff delay of this delivery, remembering why.
+    async fn nak_with_backoff(&self, message: &Message, error: &str) {
         self.metrics.nacked(1);
+        if let Ok(info) = message.info() {
+            self.failures
+                .record(info.stream_sequence, error, Timestamp::now().unix_millis());
+        }
         let delivered = message.info().map(|i| i.delivered).unwrap_or(1).max(1) as usize;
         let backoff = &self.config.backoff_ms;
         let delay = backoff
@@ -324,17 +370,60 @@ impl<S: Store> Consumer<S> {
         }
     }
 
-    /// Terminates a poison message with its reason (the reason reaches the advisory).
+    /// Dead-letters a poison message, then terminates it with its reason (which also
+    /// reaches the advisory). If the record cannot be written yet, the message is retried
+    /// later instead: nothing is terminated without a record.
     async fn terminate(&self, message: &Message, reason: &str) {
+        let Ok(info) = message.info() else {
+            tracing::error!(subject = %message.subject, reason, "Message without JetStream metadata; cannot dead-letter it.");
+            return;
+        };
+        let now = Timestamp::now().unix_millis();
+        let first = self
+            .failures
+            .take(info.stream_sequence)
+            .map(|f| f.first_at)
+            .unwrap_or(now);
+        let row = record::build(
+            info.stream,
+            info.stream_sequence,
+            &self.stream.subject_prefix,
+            Original {
+                subject: message.subject.as_str(),
+                headers: message.headers.as_ref(),
+                payload: Some(message.payload.as_ref()),
+            },
+            TERMINATED,
+            reason,
+            info.delivered,
+            first,
+            now,
+            now,
+        );
+        match self.store.insert_dead_letter(&row).await {
+            Ok(true) => {
+                self.metrics.dead_lettered(1);
+                if let Err(error) = record::publish(&self.js, &self.dlq.subject_prefix, &row).await
+                {
+                    tracing::warn!(%error, id = %row.id, "Dead letter recorded but not copied to the DLQ stream.");
+                }
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "Cannot record a dead letter yet; retrying the message later.");
+                self.nak_with_backoff(message, reason).await;
+                return;
+            }
+        }
         self.metrics.terminated(1);
-        tracing::warn!(subject = %message.subject, reason, "Terminating an event that cannot be processed.");
+        tracing::warn!(subject = %message.subject, reason, id = %row.id, "Event dead-lettered and terminated.");
         let Some(reply) = message.reply.clone() else {
             return;
         };
         // AckKind::Term has no reason; the server accepts "+TERM <reason>".
         let body = format!("+TERM {}", reason.replace(['\r', '\n'], " "));
         if let Err(error) = self.js.client().publish(reply, body.into()).await {
-            tracing::warn!(%error, "Terminate failed; the message will be redelivered.");
+            tracing::warn!(%error, "Terminate failed; the message will be redelivered (and recorded once).");
         }
     }
 }

@@ -12,17 +12,20 @@
 //! * [`projects`]: project and API-key administration.
 //! * [`policies`]: publishing policies to the KV bucket.
 //! * [`consume`]: the durable pull consumer: batches, acks after commit, poison handling.
+//! * [`dlq`]: dead letters: advisory capture, records, replay.
 //! * [`identity`]: which contact an event belongs to (pure decisions).
 //! * [`emit`]: system events (`sendrealm.*`) through the outbox.
 //! * [`retention`]: the database purge.
 //! * [`web`]: the read API, health and metrics.
 //! * [`metrics`]: the service counters.
 //! * [`service`]: wiring it all together, with ordered shutdown.
-//! * [`cli`]: the admin commands.
+//! * [`cli`], [`dlq_cli`]: the admin commands.
 
 pub mod cli;
 pub mod config;
 pub mod consume;
+pub mod dlq;
+pub mod dlq_cli;
 pub mod emit;
 pub mod identity;
 pub mod metrics;

@@ -44,6 +44,9 @@ enum Command {
     /// Manage projects and API keys.
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// List, inspect, replay and purge dead letters.
+    #[command(subcommand)]
+    Dlq(sendrealm_aggregator::dlq_cli::DlqCommand),
 }
 
 #[tokio::main]
@@ -105,6 +108,12 @@ async fn execute(config: AggregatorConfig, command: Command) -> anyhow::Result<(
             println!("Database is up to date.");
             Ok(())
         }),
+        Command::Dlq(command) => {
+            with_store!(config.database, |store| sendrealm_aggregator::dlq_cli::dlq(
+                store, &config, command
+            )
+            .await)
+        }
         Command::Project(command) => {
             with_store!(config.database, |store| cli::project(
                 store, &config, command

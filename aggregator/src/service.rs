@@ -45,6 +45,7 @@ pub async fn run<S: Store>(
     let stopping = CancellationToken::new();
     let outbox = Arc::new(Notify::new());
 
+    let failures = Arc::new(crate::dlq::failures::Failures::default());
     let consumer = Consumer {
         store: store.clone(),
         js: js.clone(),
@@ -56,9 +57,22 @@ pub async fn run<S: Store>(
         },
         outbox: Arc::clone(&outbox),
         metrics: Arc::clone(&metrics),
+        failures: Arc::clone(&failures),
+        dlq: config.dlq.clone(),
+        faults: config.faults.clone(),
+    };
+    let worker = crate::dlq::worker::Worker {
+        store: store.clone(),
+        js: js.clone(),
+        dlq: config.dlq.clone(),
+        consumer: config.consumer.clone(),
+        stream: config.nats.stream.clone(),
+        failures,
+        metrics: Arc::clone(&metrics),
     };
     let consumer_task = tokio::spawn(consumer.run(stopping.clone()));
     let background = CancellationToken::new();
+    let worker_task = tokio::spawn(worker.run(background.clone()));
     let outbox_task = tokio::spawn(flush_outbox(
         store.clone(),
         js.clone(),
@@ -116,6 +130,7 @@ pub async fn run<S: Store>(
     let _ = tokio::time::timeout_at(deadline, async {
         let _ = outbox_task.await;
         let _ = retention_task.await;
+        let _ = worker_task.await;
     })
     .await;
     // One last flush: system events of the final batch go out now, not at next start.

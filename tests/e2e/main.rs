@@ -5,6 +5,7 @@ mod admin;
 mod batch;
 mod config_files;
 mod delivery;
+mod dlq;
 mod idempotency;
 mod identity;
 mod ingest;

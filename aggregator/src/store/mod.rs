@@ -202,6 +202,75 @@ pub struct OutboxRow {
     pub created_at: i64,
 }
 
+/// A dead letter: an event that could not be processed.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct DeadLetterRow {
+    /// `dlq_…`.
+    pub id: String,
+    /// The stream the original was in.
+    pub stream: String,
+    /// Its sequence there.
+    pub stream_seq: i64,
+    /// Its project (`_unknown` when it could not be read).
+    pub project_id: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its `Nats-Msg-Id`.
+    pub msg_id: Option<String>,
+    /// Its headers, as a JSON object of arrays.
+    pub headers: String,
+    /// Its body (UTF-8, or base64 when `payload_base64`); `None` when it was gone.
+    pub payload: Option<String>,
+    /// Whether `payload` is base64.
+    pub payload_base64: bool,
+    /// The original had already been removed (retention) when the record was made.
+    pub original_missing: bool,
+    /// `terminated` or `max_deliveries`.
+    pub reason: String,
+    /// The processing error.
+    pub error: String,
+    /// Deliveries when it was given up on.
+    pub deliveries: i64,
+    /// First failure (ms).
+    pub first_failed_at: i64,
+    /// Last failure (ms).
+    pub last_failed_at: i64,
+    /// When the record was made (ms).
+    pub created_at: i64,
+    /// When it was last replayed (ms).
+    pub replayed_at: Option<i64>,
+    /// How often it was replayed.
+    pub replay_count: i64,
+}
+
+/// Which dead letters to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    /// Only this project.
+    pub project_id: Option<String>,
+    /// Only this reason.
+    pub reason: Option<String>,
+    /// Only records made at or after this time (ms).
+    pub since: Option<i64>,
+    /// Only records not replayed yet.
+    pub pending_only: bool,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// Dead letters of one project.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct DlqCount {
+    /// Project.
+    pub project_id: String,
+    /// Records not replayed.
+    pub pending: i64,
+    /// Records replayed.
+    pub replayed: i64,
+    /// Creation time of the oldest pending record (ms).
+    pub oldest_pending_at: Option<i64>,
+}
+
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -309,6 +378,42 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn delete_outbox(&self, ids: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records a dead letter; `false` when one exists already for that stream message.
+    fn insert_dead_letter(
+        &self,
+        row: &DeadLetterRow,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// One dead letter by id.
+    fn dead_letter(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<DeadLetterRow>, StoreError>> + Send;
+    /// The dead letter of a stream message.
+    fn dead_letter_of(
+        &self,
+        stream: &str,
+        stream_seq: i64,
+    ) -> impl Future<Output = Result<Option<DeadLetterRow>, StoreError>> + Send;
+    /// Dead letters matching a filter, oldest first.
+    fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> impl Future<Output = Result<Vec<DeadLetterRow>, StoreError>> + Send;
+    /// Marks a dead letter replayed.
+    fn mark_replayed(
+        &self,
+        id: &str,
+        at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes dead letters of a project (all when `None`), only replayed ones if asked.
+    fn purge_dead_letters(
+        &self,
+        project_id: Option<&str>,
+        replayed_only: bool,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Dead-letter counts per project.
+    fn dlq_counts(&self) -> impl Future<Output = Result<Vec<DlqCount>, StoreError>> + Send;
 }
 
 /// Implements the [`Store`] methods whose SQL is the same on both backends. Expanded inside
@@ -529,6 +634,111 @@ macro_rules! shared_queries {
         async fn ping(&self) -> Result<(), $crate::store::StoreError> {
             sqlx::query("SELECT 1").execute(&self.pool).await?;
             Ok(())
+        }
+
+        async fn insert_dead_letter(&self, r: &$crate::store::DeadLetterRow) -> Result<bool, $crate::store::StoreError> {
+            let done = sqlx::query(
+                "INSERT INTO dead_letters (id, stream, stream_seq, project_id, subject, msg_id, headers, payload, \
+                 payload_base64, original_missing, reason, error, deliveries, first_failed_at, last_failed_at, \
+                 created_at, replayed_at, replay_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&r.id)
+            .bind(&r.stream)
+            .bind(r.stream_seq)
+            .bind(&r.project_id)
+            .bind(&r.subject)
+            .bind(r.msg_id.as_deref())
+            .bind(&r.headers)
+            .bind(r.payload.as_deref())
+            .bind(r.payload_base64)
+            .bind(r.original_missing)
+            .bind(&r.reason)
+            .bind(&r.error)
+            .bind(r.deliveries)
+            .bind(r.first_failed_at)
+            .bind(r.last_failed_at)
+            .bind(r.created_at)
+            .bind(r.replayed_at)
+            .bind(r.replay_count)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn dead_letter(&self, id: &str) -> Result<Option<$crate::store::DeadLetterRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM dead_letters WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn dead_letter_of(
+            &self,
+            stream: &str,
+            stream_seq: i64,
+        ) -> Result<Option<$crate::store::DeadLetterRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM dead_letters WHERE stream = $1 AND stream_seq = $2")
+                .bind(stream)
+                .bind(stream_seq)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn dead_letters(
+            &self,
+            f: &$crate::store::DeadLetterFilter,
+        ) -> Result<Vec<$crate::store::DeadLetterRow>, $crate::store::StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT * FROM dead_letters WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR reason = $2) \
+                 AND ($3 IS NULL OR created_at >= $3) AND ($4 = FALSE OR replayed_at IS NULL) \
+                 ORDER BY created_at, id LIMIT $5",
+            )
+            .bind(f.project_id.as_deref())
+            .bind(f.reason.as_deref())
+            .bind(f.since)
+            .bind(f.pending_only)
+            .bind(f.limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn mark_replayed(&self, id: &str, at: i64) -> Result<(), $crate::store::StoreError> {
+            sqlx::query("UPDATE dead_letters SET replayed_at = $1, replay_count = replay_count + 1 WHERE id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
+        async fn purge_dead_letters(
+            &self,
+            project_id: Option<&str>,
+            replayed_only: bool,
+        ) -> Result<u64, $crate::store::StoreError> {
+            let done = sqlx::query(
+                "DELETE FROM dead_letters WHERE ($1 IS NULL OR project_id = $1) \
+                 AND ($2 = FALSE OR replayed_at IS NOT NULL)",
+            )
+            .bind(project_id)
+            .bind(replayed_only)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected())
+        }
+
+        async fn dlq_counts(&self) -> Result<Vec<$crate::store::DlqCount>, $crate::store::StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT project_id, \
+                 SUM(CASE WHEN replayed_at IS NULL THEN 1 ELSE 0 END) AS pending, \
+                 SUM(CASE WHEN replayed_at IS NULL THEN 0 ELSE 1 END) AS replayed, \
+                 MIN(CASE WHEN replayed_at IS NULL THEN created_at END) AS oldest_pending_at \
+                 FROM dead_letters GROUP BY project_id ORDER BY project_id",
+            )
+            .fetch_all(&self.pool)
+            .await?)
         }
     };
 }

@@ -317,11 +317,60 @@ pub async fn readyz<S: Store>(state: Arc<State<S>>) -> Response {
 }
 
 /// `GET /metrics`.
-pub fn metrics<S: Store>(state: Arc<State<S>>) -> Response {
-    let mut response = Response::new(state.metrics.render().into());
+pub async fn metrics<S: Store>(state: Arc<State<S>>) -> Response {
+    let dlq = match state.store.dlq_counts().await {
+        Ok(counts) => counts,
+        Err(error) => {
+            tracing::warn!(%error, "Dead-letter counts unavailable for /metrics.");
+            Vec::new()
+        }
+    };
+    let text = state.metrics.render(&dlq, Timestamp::now().unix_millis());
+    let mut response = Response::new(text.into());
     response.headers_mut().insert(
         warp::http::header::CONTENT_TYPE,
         warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     response
+}
+
+#[derive(Serialize)]
+struct DlqCountObject {
+    project_id: String,
+    pending: i64,
+    replayed: i64,
+    oldest_pending_at: Option<Timestamp>,
+}
+
+/// `GET /v1/dlq/counts`: dead letters per project (admins: all; owners: their own).
+pub async fn dlq_counts<S: Store>(state: Arc<State<S>>, authorization: Option<String>) -> Response {
+    respond(
+        async {
+            let scope = authorize(
+                &state.store,
+                state.admin_token_sha256.as_ref(),
+                authorization.as_deref(),
+            )
+            .await?;
+            let data: Vec<DlqCountObject> = state
+                .store
+                .dlq_counts()
+                .await?
+                .into_iter()
+                .filter(|c| scope.allows(&c.project_id))
+                .map(|c| DlqCountObject {
+                    project_id: c.project_id,
+                    pending: c.pending,
+                    replayed: c.replayed,
+                    oldest_pending_at: c.oldest_pending_at.map(Timestamp::from_unix_millis),
+                })
+                .collect();
+            Ok(json(
+                200,
+                serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+                    .unwrap_or_default(),
+            ))
+        }
+        .await,
+    )
 }

@@ -48,6 +48,11 @@ pub fn routes<S: Store>(
         .and(with_state.clone())
         .and(authorization)
         .then(api::get_contact);
+    let dlq = warp::path!("v1" / "dlq" / "counts")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .then(api::dlq_counts);
     let healthz = warp::path!("healthz").and(warp::get()).map(api::healthz);
     let readyz = warp::path!("readyz")
         .and(warp::get())
@@ -56,11 +61,13 @@ pub fn routes<S: Store>(
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
-        .map(api::metrics);
+        .then(api::metrics);
 
     list.or(one)
         .unify()
         .or(contact)
+        .unify()
+        .or(dlq)
         .unify()
         .or(healthz)
         .unify()
