@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::auth::AuthError;
+use crate::metrics::{AckOutcome, Metrics};
 use crate::policy::Project;
 use crate::publish::{Outgoing, PublishError, Publisher};
 use crate::ratelimit::{Exceeded, RateInfo};
@@ -92,6 +93,7 @@ pub struct Ingest {
     region: String,
     subject_prefix: String,
     max_batch_events: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl Ingest {
@@ -102,6 +104,7 @@ impl Ingest {
         region: String,
         subject_prefix: String,
         max_batch_events: usize,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Ingest {
             publisher,
@@ -109,6 +112,7 @@ impl Ingest {
             region,
             subject_prefix,
             max_batch_events,
+            metrics,
         }
     }
 
@@ -190,7 +194,20 @@ impl Ingest {
             ttl_secs: Some(project.policy.retention_secs.max(1)),
             payload: payload.clone(),
         };
-        let ack = self.publisher.publish(outgoing).await?;
+        let started = std::time::Instant::now();
+        let ack = match self.publisher.publish(outgoing).await {
+            Ok(ack) => ack,
+            Err(error) => {
+                self.metrics.ack(AckOutcome::Failed, started.elapsed());
+                return Err(error.into());
+            }
+        };
+        let outcome = if ack.duplicate {
+            AckOutcome::Duplicate
+        } else {
+            AckOutcome::Stored
+        };
+        self.metrics.ack(outcome, started.elapsed());
         if !ack.duplicate {
             return Ok(Accepted::New(payload));
         }

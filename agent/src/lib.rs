@@ -80,6 +80,7 @@ pub async fn run(
         .await
         .map_err(|e| AgentError::Stream(config.nats.stream.name.clone(), e.to_string()))?;
 
+    let metrics = Arc::new(Metrics::default());
     let state = Arc::new(State {
         ingest: Ingest::new(
             publisher,
@@ -87,10 +88,11 @@ pub async fn run(
             config.region.clone(),
             config.nats.stream.subject_prefix.clone(),
             config.max_batch_events,
+            Arc::clone(&metrics),
         ),
         policies: Arc::clone(&policies),
         health: Health::new(client.clone(), Arc::clone(&policies), stopping.clone()),
-        metrics: Metrics::default(),
+        metrics,
         limits: Limits {
             max_body_bytes: config.max_body_bytes,
             max_batch_body_bytes: config.max_batch_body_bytes,

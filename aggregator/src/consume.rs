@@ -210,6 +210,16 @@ impl<S: Store> Consumer<S> {
         if messages.is_empty() {
             return;
         }
+        let consumed = std::time::Instant::now();
+        let consumed_at = Timestamp::now().unix_millis();
+        self.metrics.batch_sizes.record_value(messages.len() as u64);
+        let redelivered = messages
+            .iter()
+            .filter(|m| m.info().is_ok_and(|i| i.delivered > 1))
+            .count();
+        if redelivered > 0 {
+            self.metrics.redeliveries(redelivered as u64);
+        }
         let prefix = &self.stream.subject_prefix;
         let mut events = Vec::with_capacity(messages.len());
         let mut holders = Vec::with_capacity(messages.len());
@@ -256,7 +266,13 @@ impl<S: Store> Consumer<S> {
         if events.is_empty() {
             return;
         }
-        self.store_and_settle(&events, &holders).await;
+        for event in &events {
+            let lag = consumed_at
+                .saturating_sub(event.received_at.unix_millis())
+                .max(0);
+            self.metrics.queue_lag.record_value(lag as u64 * 1000);
+        }
+        self.store_and_settle(&events, &holders, consumed).await;
     }
 
     async fn unknown_projects(&self, events: &[Event]) -> HashSet<String> {
@@ -271,9 +287,15 @@ impl<S: Store> Consumer<S> {
         unknown
     }
 
-    async fn store_and_settle(&self, events: &[Event], messages: &[Message]) {
+    async fn store_and_settle(
+        &self,
+        events: &[Event],
+        messages: &[Message],
+        consumed: std::time::Instant,
+    ) {
         match self.write(events).await {
             Ok(outcomes) => {
+                self.record_latencies(events, &outcomes, consumed);
                 let mut stored_any = false;
                 for (outcome, message) in outcomes.iter().zip(messages) {
                     match outcome {
@@ -307,6 +329,7 @@ impl<S: Store> Consumer<S> {
                     Box::pin(self.store_and_settle(
                         std::slice::from_ref(event),
                         std::slice::from_ref(message),
+                        consumed,
                     ))
                     .await;
                 }
@@ -318,6 +341,41 @@ impl<S: Store> Consumer<S> {
                 )
                 .await;
             }
+        }
+    }
+
+    /// Processing and end-to-end times of the events just committed, overall and per
+    /// project (one lock per project per batch).
+    fn record_latencies(
+        &self,
+        events: &[Event],
+        outcomes: &[WriteOutcome],
+        consumed: std::time::Instant,
+    ) {
+        let processing_us = consumed.elapsed().as_micros() as u64;
+        let committed_at = Timestamp::now().unix_millis();
+        let mut per_project: std::collections::HashMap<&str, (u64, u64)> =
+            std::collections::HashMap::new();
+        for (event, outcome) in events.iter().zip(outcomes) {
+            if !matches!(outcome, WriteOutcome::Stored { .. }) {
+                continue;
+            }
+            let e2e_us = committed_at
+                .saturating_sub(event.received_at.unix_millis())
+                .max(0) as u64
+                * 1000;
+            self.metrics.processing.record_value(processing_us);
+            self.metrics.end_to_end.record_value(e2e_us);
+            let entry = per_project.entry(event.project_id.as_str()).or_default();
+            entry.0 += 1;
+            entry.1 += e2e_us;
+        }
+        for (project, (stored, e2e_us)) in per_project {
+            self.metrics.project(project, |stats| {
+                stats.stored += stored;
+                stats.processing_us += processing_us * stored;
+                stats.end_to_end_us += e2e_us;
+            });
         }
     }
 
@@ -351,6 +409,8 @@ impl<S: Store> Consumer<S> {
     /// Asks for a redelivery after the backoff delay of this delivery, remembering why.
     async fn nak_with_backoff(&self, message: &Message, error: &str) {
         self.metrics.nacked(1);
+        let project = record::project_of(message.subject.as_str(), &self.stream.subject_prefix);
+        self.metrics.project(&project, |stats| stats.nacked += 1);
         if let Ok(info) = message.info() {
             self.failures
                 .record(info.stream_sequence, error, Timestamp::now().unix_millis());
@@ -416,6 +476,8 @@ impl<S: Store> Consumer<S> {
             }
         }
         self.metrics.terminated(1);
+        self.metrics
+            .project(&row.project_id, |stats| stats.terminated += 1);
         tracing::warn!(subject = %message.subject, reason, id = %row.id, "Event dead-lettered and terminated.");
         let Some(reply) = message.reply.clone() else {
             return;

@@ -1,7 +1,33 @@
-//! Aggregator counters, exported at `/metrics` in the Prometheus text format.
+//! Aggregator counters and latency histograms, exported at `/metrics` in the Prometheus
+//! text format and shown in the backoffice.
+//!
+//! * queue lag: received by the agent → pulled here;
+//! * processing: pulled → committed;
+//! * end to end: received by the agent → committed.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use sendrealm_common::latency::{
+    MICROS_PER_SEC, Recorder, Snapshot, write_summary, write_summary_header,
+};
+
+/// Per-project figures for the backoffice (updated once per batch).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProjectStats {
+    /// Events stored.
+    pub stored: u64,
+    /// Sum of processing times (µs).
+    pub processing_us: u64,
+    /// Sum of end-to-end times (µs).
+    pub end_to_end_us: u64,
+    /// Events terminated as poison.
+    pub terminated: u64,
+    /// Deliveries nak'ed for a retry.
+    pub nacked: u64,
+}
 
 /// Process-wide counters.
 #[derive(Debug, Default)]
@@ -12,7 +38,17 @@ pub struct Metrics {
     nacked: AtomicU64,
     purged: AtomicU64,
     dead_lettered: AtomicU64,
+    redeliveries: AtomicU64,
     consuming: AtomicBool,
+    /// Received → pulled.
+    pub queue_lag: Recorder,
+    /// Pulled → committed.
+    pub processing: Recorder,
+    /// Received → committed.
+    pub end_to_end: Recorder,
+    /// Messages per pulled batch.
+    pub batch_sizes: Recorder,
+    projects: Mutex<BTreeMap<String, ProjectStats>>,
 }
 
 impl Metrics {
@@ -36,6 +72,32 @@ impl Metrics {
     pub fn purged(&self, n: u64) {
         self.purged.fetch_add(n, Ordering::Relaxed);
     }
+    /// Deliveries that were not the first.
+    pub fn redeliveries(&self, n: u64) {
+        self.redeliveries.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Updates per-project figures.
+    pub fn project(&self, project_id: &str, update: impl FnOnce(&mut ProjectStats)) {
+        if let Ok(mut projects) = self.projects.lock() {
+            update(projects.entry(project_id.to_owned()).or_default());
+        }
+    }
+
+    /// Per-project figures so far.
+    pub fn projects(&self) -> BTreeMap<String, ProjectStats> {
+        self.projects.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The latency histograms, named, for the backoffice.
+    pub fn latencies(&self) -> [(&'static str, Snapshot); 3] {
+        [
+            ("queue_lag", self.queue_lag.snapshot()),
+            ("processing", self.processing.snapshot()),
+            ("end_to_end", self.end_to_end.snapshot()),
+        ]
+    }
+
     /// Dead-letter records made.
     pub fn dead_lettered(&self, n: u64) {
         self.dead_lettered.fetch_add(n, Ordering::Relaxed);
@@ -51,7 +113,52 @@ impl Metrics {
 
     /// Renders the counters, and the dead-letter depth and age per project.
     pub fn render(&self, dlq: &[crate::store::DlqCount], now_ms: i64) -> String {
-        let mut out = String::with_capacity(1024);
+        let mut out = String::with_capacity(4096);
+        for (name, help, recorder) in [
+            (
+                "sendrealm_aggregator_queue_lag_seconds",
+                "Time from receipt at the agent to being pulled here.",
+                &self.queue_lag,
+            ),
+            (
+                "sendrealm_aggregator_processing_seconds",
+                "Time from being pulled to the commit.",
+                &self.processing,
+            ),
+            (
+                "sendrealm_aggregator_end_to_end_seconds",
+                "Time from receipt at the agent to the commit.",
+                &self.end_to_end,
+            ),
+        ] {
+            write_summary_header(&mut out, name, help);
+            write_summary(&mut out, name, &[], &recorder.snapshot(), MICROS_PER_SEC);
+        }
+        write_summary_header(
+            &mut out,
+            "sendrealm_aggregator_batch_messages",
+            "Messages per pulled batch.",
+        );
+        write_summary(
+            &mut out,
+            "sendrealm_aggregator_batch_messages",
+            &[],
+            &self.batch_sizes.snapshot(),
+            1.0,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sendrealm_aggregator_redeliveries_total Deliveries that were not the first."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE sendrealm_aggregator_redeliveries_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "sendrealm_aggregator_redeliveries_total {}",
+            self.redeliveries.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP sendrealm_aggregator_events_total Consumed events by outcome."

@@ -11,6 +11,7 @@
 //! * [`policy`]: the project policy the aggregator publishes and agents enforce.
 //! * [`apikey`]: how API keys are hashed (only hashes are ever stored).
 //! * [`config`]: layered configuration loading (defaults, TOML file, `SENDREALM_*` env).
+//! * `latency` (feature `service`): sharded HDR histograms exported as Prometheus summaries.
 //! * `service` (feature `service`): process plumbing both binaries share: tracing set-up,
 //!   signals, systemd notification and the NATS connection. Kept behind a feature so the
 //!   vocabulary itself needs no runtime, as the test harness and tools want.
@@ -23,6 +24,8 @@ pub mod error_code;
 pub mod event;
 pub mod id;
 pub mod identity;
+#[cfg(feature = "service")]
+pub mod latency;
 pub mod policy;
 #[cfg(feature = "service")]
 pub mod service;

@@ -10,6 +10,7 @@ mod idempotency;
 mod identity;
 mod ingest;
 mod load;
+mod observability;
 mod outage;
 mod pipeline;
 mod policy_updates;

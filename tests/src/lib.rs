@@ -5,6 +5,7 @@
 //!
 //! * [`nats`]: a nats-server 2.15.1 on a free port with a temp store, restartable.
 //! * [`process`]: a child process that is stopped with SIGTERM and must exit 0.
+//! * [`browser`]: headless Chromium for page tests.
 //! * [`agent`]: the real `sendrealm-agent` binary, started and waited on until ready.
 //! * [`aggregator`]: the real `sendrealm-aggregator` binary: admin CLI (and later the service).
 //! * [`postgres`]: a throwaway PostgreSQL database per test.
@@ -15,6 +16,7 @@
 
 pub mod agent;
 pub mod aggregator;
+pub mod browser;
 pub mod db;
 pub mod nats;
 pub mod postgres;

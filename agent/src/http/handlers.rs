@@ -13,6 +13,7 @@ use super::body::{read_capped, require_json};
 use super::error::{ApiError, json_response, set_rate_headers};
 use crate::auth;
 use crate::ingest::{Accepted, IngestError, Outcome};
+use crate::metrics::Route;
 use crate::policy::Project;
 
 /// Header marking an answer that replays an earlier event with the same idempotency key.
@@ -55,9 +56,50 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
+    let started = std::time::Instant::now();
+    let response = answer_event(&state, authorization, content_type, content_length, body).await;
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .request(Route::Events, status, started.elapsed());
+    response
+}
+
+/// `POST /events/batch`: `{"events":[…]}` → one result per event, in order.
+pub async fn post_batch<S, B>(
+    state: Arc<State>,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let started = std::time::Instant::now();
+    let response = answer_batch(&state, authorization, content_type, content_length, body).await;
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .request(Route::Batch, status, started.elapsed());
+    response
+}
+
+async fn answer_event<S, B>(
+    state: &State,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
     let cap = state.limits.max_body_bytes;
     let (project, body) = match admit(
-        &state,
+        state,
         authorization,
         content_type,
         content_length,
@@ -67,11 +109,11 @@ where
     .await
     {
         Ok(admitted) => admitted,
-        Err(error) => return refuse(&state, error),
+        Err(error) => return refuse(state, error),
     };
     let outcome = state.ingest.submit(&project, &body, Timestamp::now()).await;
     state.metrics.record(&outcome);
-    single_response(&state, outcome)
+    single_response(state, outcome)
 }
 
 fn single_response(state: &State, outcome: Outcome) -> Response {
@@ -92,9 +134,8 @@ fn single_response(state: &State, outcome: Outcome) -> Response {
     response
 }
 
-/// `POST /events/batch`: `{"events":[…]}` → one result per event, in order.
-pub async fn post_batch<S, B>(
-    state: Arc<State>,
+async fn answer_batch<S, B>(
+    state: &State,
     authorization: Option<String>,
     content_type: Option<String>,
     content_length: Option<u64>,
@@ -106,7 +147,7 @@ where
 {
     let cap = state.limits.max_batch_body_bytes;
     let (project, body) = match admit(
-        &state,
+        state,
         authorization,
         content_type,
         content_length,
@@ -116,7 +157,7 @@ where
     .await
     {
         Ok(admitted) => admitted,
-        Err(error) => return refuse(&state, error),
+        Err(error) => return refuse(state, error),
     };
     let outcomes = match state
         .ingest
@@ -126,10 +167,11 @@ where
         Ok(outcomes) => outcomes,
         Err(error) => {
             let error = ApiError::from_ingest(error, state.limits.retry_after_secs);
-            return refuse(&state, error);
+            return refuse(state, error);
         }
     };
-    batch_response(&state, outcomes)
+    state.metrics.batch_size(outcomes.len());
+    batch_response(state, outcomes)
 }
 
 /// Writes `{"object":"batch","accepted":n,"replayed":n,"rejected":n,"results":[…]}`,

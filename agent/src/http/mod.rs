@@ -31,8 +31,8 @@ pub struct State {
     pub policies: Arc<Policies>,
     /// Readiness inputs.
     pub health: Health,
-    /// Counters.
-    pub metrics: Metrics,
+    /// Counters and histograms.
+    pub metrics: Arc<Metrics>,
     /// Body caps.
     pub limits: Limits,
 }

@@ -32,9 +32,7 @@ pub async fn authorize<S: Store>(
     authorization: Option<&str>,
 ) -> Result<Scope, ApiError> {
     let token = authorization
-        .and_then(|h| h.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
+        .and_then(credential)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
             ApiError::new(
@@ -42,13 +40,33 @@ pub async fn authorize<S: Store>(
                 "send `Authorization: Bearer <API key or admin token>`",
             )
         })?;
-    let hash = apikey::hash_api_key(token);
+    let hash = apikey::hash_api_key(&token);
     if admin_token_sha256.is_some_and(|admin| constant_time_eq(admin, &hash)) {
         return Ok(Scope::Admin);
     }
     match store.project_of_key(&hex::encode(hash)).await? {
         Some(project_id) => Ok(Scope::Project(project_id)),
         None => Err(ApiError::new(ErrorCode::InvalidApiKey, "invalid API key")),
+    }
+}
+
+/// The token of `Bearer <token>`, or the password of `Basic base64(user:token)` (how a
+/// browser sends it for the backoffice page).
+fn credential(header: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (scheme, value) = header.trim().split_once(' ')?;
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(value.to_owned())
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        text.split_once(':')
+            .map(|(_, password)| password.to_owned())
+    } else {
+        None
     }
 }
 

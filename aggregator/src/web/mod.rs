@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backoffice;
 pub mod reply;
 
 use std::sync::Arc;
@@ -53,6 +54,16 @@ pub fn routes<S: Store>(
         .and(with_state.clone())
         .and(authorization)
         .then(api::dlq_counts);
+    let backoffice_json = warp::path!("v1" / "backoffice" / "latency")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .then(backoffice::latency_json);
+    let backoffice_page = warp::path!("backoffice" / "latency")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .then(backoffice::latency_page);
     let healthz = warp::path!("healthz").and(warp::get()).map(api::healthz);
     let readyz = warp::path!("readyz")
         .and(warp::get())
@@ -68,6 +79,10 @@ pub fn routes<S: Store>(
         .or(contact)
         .unify()
         .or(dlq)
+        .unify()
+        .or(backoffice_json)
+        .unify()
+        .or(backoffice_page)
         .unify()
         .or(healthz)
         .unify()

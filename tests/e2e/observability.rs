@@ -1,0 +1,192 @@
+use std::time::Duration;
+
+use prometheus_parse::{Scrape, Value};
+use sendrealm_e2e::aggregator::ADMIN_TOKEN;
+use sendrealm_e2e::stack::{Database, Pipeline};
+use sendrealm_e2e::wait;
+use serde_json::json;
+
+fn parse(text: &str) -> Scrape {
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid Prometheus text")
+}
+
+/// The `_count` of a summary series with the given labels.
+fn summary_count(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> u64 {
+    let count_name = format!("{name}_count");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == count_name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+        })
+        .find_map(|s| match &s.value {
+            Value::Untyped(v) | Value::Counter(v) | Value::Gauge(v) => Some(*v as u64),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+fn summary_quantile(scrape: &Scrape, name: &str, labels: &[(&str, &str)], q: f64) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .find_map(|s| match &s.value {
+            Value::Summary(quantiles) => {
+                quantiles.iter().find(|x| x.quantile == q).map(|x| x.count)
+            }
+            _ => None,
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_parse_and_histograms_move_when_events_flow() {
+    let pipeline = Pipeline::start(Database::Sqlite, &[], &[], &[]).await;
+    let stack = &pipeline.stack;
+    let before = parse(&stack.agent.get("/metrics").await.unwrap().text);
+    let events = [("route", "events"), ("status", "2xx")];
+    assert_eq!(
+        summary_count(&before, "sendrealm_agent_request_seconds", &events),
+        0
+    );
+
+    for i in 0..5 {
+        let reply = stack
+            .agent
+            .send_event(
+                &stack.project.key,
+                &json!({"event": "a.b", "external_id": format!("u{i}")}),
+            )
+            .await;
+        assert_eq!(reply.status, 202);
+    }
+    stack
+        .agent
+        .send_event("srk_bad", &json!({"event": "a.b", "external_id": "u"}))
+        .await;
+
+    let after = parse(&stack.agent.get("/metrics").await.unwrap().text);
+    assert_eq!(
+        summary_count(&after, "sendrealm_agent_request_seconds", &events),
+        5
+    );
+    assert_eq!(
+        summary_count(
+            &after,
+            "sendrealm_agent_request_seconds",
+            &[("route", "events"), ("status", "4xx")]
+        ),
+        1
+    );
+    assert_eq!(
+        summary_count(
+            &after,
+            "sendrealm_agent_ack_seconds",
+            &[("outcome", "stored")]
+        ),
+        5
+    );
+    assert!(
+        summary_quantile(
+            &after,
+            "sendrealm_agent_ack_seconds",
+            &[("outcome", "stored")],
+            0.99
+        ) > 0.0
+    );
+
+    let aggregator = &pipeline.aggregator;
+    let scrape = wait::until(
+        Duration::from_secs(20),
+        "the aggregator to record the events",
+        || async {
+            let (_, text) = aggregator.get_plain("/metrics").await;
+            let scrape = parse(&text);
+            // 5 events and 5 sendrealm.contact.created.
+            (summary_count(&scrape, "sendrealm_aggregator_end_to_end_seconds", &[]) >= 10)
+                .then_some(scrape)
+        },
+    )
+    .await;
+    assert!(summary_count(&scrape, "sendrealm_aggregator_queue_lag_seconds", &[]) >= 10);
+    assert!(summary_count(&scrape, "sendrealm_aggregator_processing_seconds", &[]) >= 10);
+    assert!(summary_quantile(&scrape, "sendrealm_aggregator_processing_seconds", &[], 0.5) > 0.0);
+    assert!(summary_count(&scrape, "sendrealm_aggregator_batch_messages", &[]) >= 1);
+}
+
+#[tokio::test]
+async fn the_backoffice_shows_latency_and_failures_per_project_in_a_browser() {
+    let pipeline = Pipeline::start(Database::Sqlite, &[], &[], &[]).await;
+    let stack = &pipeline.stack;
+    for i in 0..3 {
+        stack
+            .agent
+            .send_event(
+                &stack.project.key,
+                &json!({"event": "a.b", "external_id": format!("u{i}")}),
+            )
+            .await;
+    }
+    // One poison event: placeable by nobody.
+    stack
+        .agent
+        .send_event(
+            &stack.project.key,
+            &json!({"event": "a.b", "contact_id": "ct_nobody"}),
+        )
+        .await;
+    let aggregator = &pipeline.aggregator;
+    let view = wait::until(
+        Duration::from_secs(20),
+        "the backoffice figures",
+        || async {
+            let (status, view) = aggregator.get("/v1/backoffice/latency", ADMIN_TOKEN).await;
+            assert_eq!(status, 200, "{view}");
+            let project = view["projects"]
+                .as_array()?
+                .iter()
+                .find(|p| p["project_id"] == stack.project.id.as_str())?
+                .clone();
+            (project["stored"].as_u64()? >= 3 && project["dead_letters_pending"] == 1)
+                .then_some(view)
+        },
+    )
+    .await;
+    assert_eq!(view["latency"][2]["name"], "end_to_end");
+
+    // Owners cannot see the backoffice.
+    let (status, _) = aggregator
+        .get("/v1/backoffice/latency", &stack.project.key)
+        .await;
+    assert_eq!(status, 401);
+
+    // The page, rendered by a real browser with the admin token as Basic-auth password.
+    let url = aggregator
+        .url
+        .replacen("http://", &format!("http://admin:{ADMIN_TOKEN}@"), 1);
+    let dom = sendrealm_e2e::browser::dump_dom(&format!("{url}/backoffice/latency")).await;
+    assert!(dom.contains("<h1>Latency</h1>"), "{dom}");
+    assert!(
+        dom.contains(&format!("data-project=\"{}\"", stack.project.id)),
+        "{dom}"
+    );
+    assert!(dom.contains("data-metric=\"queue_lag\""), "{dom}");
+    let row = dom
+        .split(&format!("data-project=\"{}\"", stack.project.id))
+        .nth(1)
+        .unwrap();
+    let row = row.split("</tr>").next().unwrap();
+    let cells: Vec<&str> = row
+        .split("<td>")
+        .skip(1)
+        .map(|c| c.split("</td>").next().unwrap())
+        .collect();
+    assert!(cells[0].parse::<u64>().unwrap() >= 3, "stored: {row}");
+    assert_eq!(cells[3], "1", "terminated: {row}");
+    assert_eq!(cells[5], "1", "dead letters: {row}");
+
+    // Without the token the page asks for it.
+    let (status, _) = aggregator.get_plain("/backoffice/latency").await;
+    assert_eq!(status, 401);
+}
