@@ -22,6 +22,9 @@ pub struct AgentConfig {
     pub publish: PublishConfig,
     /// How long shutdown waits for in-flight requests and acks before giving up.
     pub shutdown_timeout_secs: u64,
+    /// Runtime threads; 0 means one per CPU the process may use. With 1 the agent runs
+    /// on a single-threaded runtime, which batches its NATS writes best.
+    pub worker_threads: usize,
     /// NATS connection, events stream and policy bucket.
     pub nats: NatsConfig,
 }
@@ -36,6 +39,7 @@ impl Default for AgentConfig {
             max_batch_events: 500,
             publish: PublishConfig::default(),
             shutdown_timeout_secs: 20,
+            worker_threads: 0,
             nats: NatsConfig::default(),
         }
     }
@@ -54,6 +58,10 @@ pub struct PublishConfig {
     pub max_inflight: usize,
     /// `Retry-After` sent with `503`.
     pub retry_after_secs: u64,
+    /// Give every event its project's retention as a per-message TTL (`Nats-TTL`), so the
+    /// stream drops it on time. Off: the stream's `max_age` is the only limit in JetStream
+    /// (the database still purges per project); JetStream then ingests ~15 % faster.
+    pub message_ttl: bool,
 }
 
 impl Default for PublishConfig {
@@ -63,6 +71,7 @@ impl Default for PublishConfig {
             deadline_ms: 5_000,
             max_inflight: 1_024,
             retry_after_secs: 2,
+            message_ttl: true,
         }
     }
 }

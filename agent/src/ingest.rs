@@ -94,10 +94,16 @@ pub struct Ingest {
     subject_prefix: String,
     max_batch_events: usize,
     metrics: Arc<Metrics>,
+    message_ttl: bool,
 }
 
 impl Ingest {
-    /// Builds the ingest path over a running publisher.
+    /// Refuses new events from now on (shutdown); those in flight finish.
+    pub fn close(&self) {
+        self.publisher.close();
+    }
+
+    /// Builds the ingest path over a publisher.
     pub fn new(
         publisher: Publisher,
         stream: Stream<()>,
@@ -105,8 +111,10 @@ impl Ingest {
         subject_prefix: String,
         max_batch_events: usize,
         metrics: Arc<Metrics>,
+        message_ttl: bool,
     ) -> Self {
         Ingest {
+            message_ttl,
             publisher,
             stream,
             region,
@@ -191,11 +199,11 @@ impl Ingest {
         let outgoing = Outgoing {
             subject: subjects::event_subject(&self.subject_prefix, &event.project_id, &event.event),
             msg_id: event.msg_id(),
-            ttl_secs: Some(project.policy.retention_secs.max(1)),
+            ttl: self.message_ttl.then(|| project.ttl.clone()),
             payload: payload.clone(),
         };
         let started = std::time::Instant::now();
-        let ack = match self.publisher.publish(outgoing).await {
+        let ack = match self.publisher.publish(&outgoing).await {
             Ok(ack) => ack,
             Err(error) => {
                 self.metrics.ack(AckOutcome::Failed, started.elapsed());

@@ -65,16 +65,12 @@ pub async fn run(
     let client = service::connect_nats(&config.nats, "sendrealm-agent").await?;
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_millis(config.publish.ack_timeout_ms))
-        // Our own publish task bounds in-flight acks; keep the client's limit above it so
-        // the client never blocks a send on a permit.
-        .max_ack_inflight(config.publish.max_inflight * 2)
+        .max_ack_inflight(config.publish.max_inflight)
         .build(client.clone());
 
     let stopping = CancellationToken::new();
-    let publisher_stop = CancellationToken::new();
     let policies = Arc::new(Policies::default());
-    let (publisher, publish_task) =
-        Publisher::start(js.clone(), &config.publish, publisher_stop.clone());
+    let publisher = Publisher::new(js.clone(), &config.publish);
     let stream = js
         .get_stream_no_info(&config.nats.stream.name)
         .await
@@ -89,6 +85,7 @@ pub async fn run(
             config.nats.stream.subject_prefix.clone(),
             config.max_batch_events,
             Arc::clone(&metrics),
+            config.publish.message_ttl,
         ),
         policies: Arc::clone(&policies),
         health: Health::new(client.clone(), Arc::clone(&policies), stopping.clone()),
@@ -139,14 +136,9 @@ pub async fn run(
         tracing::warn!("In-flight requests did not finish within the shutdown budget.");
     }
     background.cancel();
-    publisher_stop.cancel();
+    // Requests still running past the budget get 503 for anything new.
+    state.ingest.close();
     drop(state);
-    if tokio::time::timeout_at(deadline, publish_task)
-        .await
-        .is_err()
-    {
-        tracing::warn!("Publishes still awaiting acks at the end of the shutdown budget.");
-    }
     let _ = tokio::time::timeout_at(deadline, async {
         let _ = setup.await;
         let _ = watcher.await;

@@ -27,6 +27,8 @@ pub struct Project {
     pub policy: ProjectPolicy,
     /// Its rate limiter (shared across snapshots while the rates stay the same).
     pub limiter: Arc<Limiter>,
+    /// `Nats-TTL` for its events: the retention in seconds, formatted once.
+    pub ttl: async_nats::header::HeaderValue,
 }
 
 /// One immutable view of all policies.
@@ -101,7 +103,12 @@ impl Policies {
             )),
         };
         let id = policy.project_id.clone();
-        let project = Arc::new(Project { policy, limiter });
+        let ttl = policy.retention_secs.max(1).to_string().as_str().into();
+        let project = Arc::new(Project {
+            policy,
+            limiter,
+            ttl,
+        });
         let mut by_id = old.by_id.clone();
         by_id.insert(id, (revision, project));
         self.current.store(Arc::new(index(by_id)));

@@ -1,27 +1,26 @@
-//! Publishing events to JetStream: one task owns the send side and drains acks apart from
-//! the senders.
+//! Publishing events to JetStream with a deadline, retrying with the same `Nats-Msg-Id`.
 //!
-//! Requests hand a [`Outgoing`] message to the task over a channel and await a reply. The
-//! task enqueues each publish (the first `.await` of async-nats) and keeps the ack futures
-//! in a `FuturesUnordered`, so acks are awaited concurrently and never hoarded by a caller
-//! (more un-awaited acks than `max_ack_inflight` would deadlock the client). A failed or
-//! timed-out attempt is retried with the same `Nats-Msg-Id` until the deadline: JetStream
-//! deduplicates it, so an ambiguous timeout never stores an event twice.
+//! Each request publishes its own events and awaits their acks: with many requests in
+//! flight the publishes are pipelined on the one shared connection, and every ack future
+//! is awaited as soon as it exists. That matters: async-nats bounds un-awaited acks
+//! (`max_ack_inflight`) and a sender hoarding more ack futures than that deadlocks
+//! (NATS.md §7.2); a batch awaits its events' acks concurrently for the same reason.
+//!
+//! A failed or timed-out attempt is retried with the same `Nats-Msg-Id` until the deadline:
+//! JetStream deduplicates it, so an ambiguous timeout never stores an event twice. While
+//! the connection is down nothing is sent: a message parked in the client's queue would be
+//! written after the reconnect, possibly after the requester was told `503`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::connection::State;
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, publish::PublishAck};
 use bytes::Bytes;
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use sendrealm_common::subjects::NATS_TTL;
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::PublishConfig;
 
@@ -32,8 +31,8 @@ pub struct Outgoing {
     pub subject: String,
     /// `Nats-Msg-Id`, stable across retries.
     pub msg_id: String,
-    /// `Nats-TTL` in seconds (the project's retention); `None` leaves the stream's max-age.
-    pub ttl_secs: Option<u64>,
+    /// `Nats-TTL` value (the project's retention in seconds), if any.
+    pub ttl: Option<async_nats::header::HeaderValue>,
     /// The event object JSON.
     pub payload: Bytes,
 }
@@ -52,205 +51,84 @@ pub enum PublishError {
     ShuttingDown,
 }
 
-struct Job {
-    message: Outgoing,
-    deadline: Instant,
-    attempts: u32,
-    reply: oneshot::Sender<Result<PublishAck, PublishError>>,
-}
-
-/// Handle to the publish task; cheap to clone.
-#[derive(Clone)]
-pub struct Publisher {
-    tx: mpsc::Sender<Job>,
-    deadline: Duration,
-}
-
 /// Delay before the first retry; doubles per attempt up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(1_000);
 
-impl Publisher {
-    /// Starts the publish task. It runs until `stop` is cancelled and every accepted job
-    /// has been answered.
-    pub fn start(
-        js: jetstream::Context,
-        config: &PublishConfig,
-        stop: CancellationToken,
-    ) -> (Publisher, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(config.max_inflight);
-        let task = tokio::spawn(run(js, rx, config.max_inflight, stop));
-        let publisher = Publisher {
-            tx,
-            deadline: Duration::from_millis(config.deadline_ms),
-        };
-        (publisher, task)
-    }
-
-    /// Publishes and waits for the JetStream ack (retrying within the deadline).
-    pub async fn publish(&self, message: Outgoing) -> Result<PublishAck, PublishError> {
-        let (reply, answer) = oneshot::channel();
-        let deadline = Instant::now() + self.deadline;
-        let job = Job {
-            message,
-            deadline,
-            attempts: 0,
-            reply,
-        };
-        self.tx
-            .send(job)
-            .await
-            .map_err(|_| PublishError::ShuttingDown)?;
-        answer.await.unwrap_or(Err(PublishError::ShuttingDown))
-    }
-}
-
-enum Step {
-    Acked(
-        Job,
-        Result<PublishAck, async_nats::jetstream::context::PublishError>,
-    ),
-    Retry(Job),
-}
-
-async fn run(
+/// Publishes events; shared by all requests.
+pub struct Publisher {
     js: jetstream::Context,
-    mut rx: mpsc::Receiver<Job>,
-    max_inflight: usize,
-    stop: CancellationToken,
-) {
-    let mut inflight: FuturesUnordered<BoxFuture<'static, Step>> = FuturesUnordered::new();
-    let mut closing = false;
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled(), if !closing => {
-                // No new jobs; those already queued are still received and answered.
-                closing = true;
-                rx.close();
-            }
-            Some(step) = inflight.next(), if !inflight.is_empty() => match step {
-                Step::Acked(job, result) => finish(job, result, &mut inflight),
-                Step::Retry(job) => enqueue(&js, job, &mut inflight).await,
-            },
-            job = rx.recv(), if inflight.len() < max_inflight => match job {
-                Some(job) => enqueue(&js, job, &mut inflight).await,
-                None if inflight.is_empty() => break,
-                None => {
-                    // Closed: drain what is in flight.
-                    while let Some(step) = inflight.next().await {
-                        match step {
-                            Step::Acked(job, result) => finish(job, result, &mut inflight),
-                            Step::Retry(job) => enqueue(&js, job, &mut inflight).await,
-                        }
+    client: async_nats::Client,
+    deadline: Duration,
+    closed: AtomicBool,
+}
+
+impl Publisher {
+    /// A publisher on a JetStream context whose timeout is the per-attempt ack timeout.
+    pub fn new(js: jetstream::Context, config: &PublishConfig) -> Self {
+        Publisher {
+            client: js.client(),
+            js,
+            deadline: Duration::from_millis(config.deadline_ms),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Refuses new publishes from now on (those in flight finish).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Publishes and waits for the JetStream ack, retrying within the deadline.
+    pub async fn publish(&self, message: &Outgoing) -> Result<PublishAck, PublishError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(PublishError::ShuttingDown);
+        }
+        let deadline = Instant::now() + self.deadline;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let error = if self.client.connection_state() != State::Connected {
+                "not connected to NATS".to_owned()
+            } else {
+                match self.attempt(message).await {
+                    Ok(ack) => return Ok(ack),
+                    Err(error) if is_transient(&error) => error.to_string(),
+                    Err(error) => {
+                        tracing::error!(%error, subject = %message.subject, "JetStream refused an event.");
+                        return Err(PublishError::Refused(error.to_string()));
                     }
-                    break;
                 }
-            },
-        }
-    }
-    tracing::debug!("Publish task finished.");
-}
-
-async fn enqueue(
-    js: &jetstream::Context,
-    mut job: Job,
-    inflight: &mut FuturesUnordered<BoxFuture<'static, Step>>,
-) {
-    if job.reply.is_closed() {
-        // The request is gone (client disconnected); nobody would learn the outcome.
-        return;
-    }
-    if Instant::now() >= job.deadline {
-        // Never start a publish after the requester has been told 503.
-        let _ = job.reply.send(Err(PublishError::Unavailable));
-        return;
-    }
-    job.attempts += 1;
-    if js.client().connection_state() != State::Connected {
-        // Sending now would park the message in the client's queue, to be written after
-        // the reconnect, possibly after the requester was told 503. Wait instead.
-        if let Some(fut) = retry_later(job, &"not connected to NATS") {
-            inflight.push(fut);
-        }
-        return;
-    }
-    let Outgoing {
-        subject,
-        msg_id,
-        ttl_secs,
-        payload,
-    } = &job.message;
-    let mut message = PublishMessage::build()
-        .payload(payload.clone())
-        .message_id(msg_id);
-    if let Some(ttl) = ttl_secs {
-        message = message.header(NATS_TTL, ttl.to_string().as_str());
-    }
-    match js.send_publish(subject.clone(), message).await {
-        Ok(ack) => inflight.push(Box::pin(await_ack(job, ack))),
-        Err(error) => {
-            let step = retry_or_fail(job, error);
-            if let Some(fut) = step {
-                inflight.push(fut);
+            };
+            let delay = FIRST_RETRY_DELAY
+                .saturating_mul(1 << attempt.min(5))
+                .min(MAX_RETRY_DELAY);
+            if Instant::now() + delay >= deadline {
+                tracing::warn!(%error, attempt, "Publish not acknowledged before the deadline.");
+                return Err(PublishError::Unavailable);
             }
+            tracing::debug!(%error, attempt, "Publish attempt failed; retrying with the same Nats-Msg-Id.");
+            tokio::time::sleep(delay).await;
         }
     }
-}
 
-async fn await_ack(job: Job, ack: PublishAckFuture) -> Step {
-    let result = ack.await;
-    Step::Acked(job, result)
-}
-
-fn finish(
-    job: Job,
-    result: Result<PublishAck, async_nats::jetstream::context::PublishError>,
-    inflight: &mut FuturesUnordered<BoxFuture<'static, Step>>,
-) {
-    match result {
-        Ok(ack) => {
-            let _ = job.reply.send(Ok(ack));
+    async fn attempt(
+        &self,
+        message: &Outgoing,
+    ) -> Result<PublishAck, async_nats::jetstream::context::PublishError> {
+        let mut publish = PublishMessage::build()
+            .payload(message.payload.clone())
+            .message_id(&message.msg_id);
+        if let Some(ttl) = &message.ttl {
+            publish = publish.header(NATS_TTL, ttl.clone());
         }
-        Err(error) => {
-            if let Some(fut) = retry_or_fail(job, error) {
-                inflight.push(fut);
-            }
-        }
+        // First await: enqueued on the connection. Second: the ack (bounded by the
+        // context's timeout, the per-attempt ack timeout).
+        self.js
+            .send_publish(message.subject.clone(), publish)
+            .await?
+            .await
     }
-}
-
-/// Schedules a retry for a transient failure, or answers the job with the error.
-fn retry_or_fail(
-    job: Job,
-    error: async_nats::jetstream::context::PublishError,
-) -> Option<BoxFuture<'static, Step>> {
-    if !is_transient(&error) {
-        tracing::error!(%error, subject = %job.message.subject, "JetStream refused an event.");
-        let _ = job
-            .reply
-            .send(Err(PublishError::Refused(error.to_string())));
-        return None;
-    }
-    retry_later(job, &error)
-}
-
-/// Schedules another attempt after a growing delay, or answers `Unavailable` when the
-/// deadline would pass first.
-fn retry_later(job: Job, error: &dyn std::fmt::Display) -> Option<BoxFuture<'static, Step>> {
-    let delay = FIRST_RETRY_DELAY
-        .saturating_mul(1 << job.attempts.min(5))
-        .min(MAX_RETRY_DELAY);
-    if Instant::now() + delay >= job.deadline {
-        tracing::warn!(%error, attempts = job.attempts, "Publish not acknowledged before the deadline.");
-        let _ = job.reply.send(Err(PublishError::Unavailable));
-        return None;
-    }
-    tracing::debug!(%error, attempts = job.attempts, "Publish attempt failed; retrying with the same Nats-Msg-Id.");
-    Some(Box::pin(async move {
-        tokio::time::sleep(delay).await;
-        Step::Retry(job)
-    }))
 }
 
 /// Errors worth retrying: the outcome is unknown or the server is busy or restarting.

@@ -41,6 +41,9 @@ pub struct ConsumerConfig {
     pub durable: String,
     /// Most events per pull and per transaction.
     pub batch_size: usize,
+    /// Batches stored at the same time (each in its own transaction). SQLite has one
+    /// writer, so more than 2 only queues there; PostgreSQL gains up to its pool size.
+    pub concurrency: usize,
     /// Deliveries before an event goes to the dead-letter queue.
     pub max_deliver: i64,
     /// Wait before each redelivery (ack timeout or failure), growing; at most
@@ -55,6 +58,7 @@ impl Default for ConsumerConfig {
         ConsumerConfig {
             durable: "sendrealm-aggregator".into(),
             batch_size: 500,
+            concurrency: 4,
             max_deliver: 6,
             backoff_ms: vec![10_000, 30_000, 60_000, 300_000, 900_000],
             max_ack_pending: 20_000,

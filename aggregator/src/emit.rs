@@ -90,25 +90,35 @@ pub async fn flush<S: Store>(store: &S, js: &jetstream::Context) -> Result<usize
         if rows.is_empty() {
             return Ok(total);
         }
+        // Retention of each project once per round, not once per row.
+        let mut ttls: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         let mut acks = Vec::with_capacity(rows.len());
         for row in &rows {
-            let ttl = store
-                .project(&row.project_id)
-                .await?
-                .map(|p| p.retention_secs.max(1) as u64)
-                .unwrap_or(90 * SECS_PER_DAY);
+            let ttl = match ttls.get(&row.project_id) {
+                Some(ttl) => *ttl,
+                None => {
+                    let ttl = store
+                        .project(&row.project_id)
+                        .await?
+                        .map(|p| p.retention_secs.max(1) as u64)
+                        .unwrap_or(90 * SECS_PER_DAY);
+                    ttls.insert(row.project_id.clone(), ttl);
+                    ttl
+                }
+            };
             let message = PublishMessage::build()
                 .payload(row.payload.clone().into())
                 .message_id(&row.msg_id)
                 .header(NATS_TTL, ttl.to_string().as_str());
+            // Enqueue every publish of the round, then await the acks together.
             let ack = js
                 .send_publish(row.subject.clone(), message)
                 .await
                 .map_err(|e| FlushError::Publish(e.to_string()))?;
-            acks.push(ack);
+            acks.push(ack.into_future());
         }
-        for ack in acks {
-            ack.await.map_err(|e| FlushError::Publish(e.to_string()))?;
+        for result in futures::future::join_all(acks).await {
+            result.map_err(|e| FlushError::Publish(e.to_string()))?;
         }
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         store.delete_outbox(&ids).await?;

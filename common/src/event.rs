@@ -43,17 +43,29 @@ impl Timestamp {
 
     /// Formats as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     pub fn to_rfc3339(self) -> String {
+        let bytes = self.rfc3339_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The RFC 3339 text as fixed-size bytes (24, no allocation: this runs for every
+    /// event on the ingest path). Years outside 0–9999 are clamped.
+    pub fn rfc3339_bytes(self) -> [u8; 24] {
         let dt = self.to_offset_date_time();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            dt.year(),
-            u8::from(dt.month()),
-            dt.day(),
-            dt.hour(),
-            dt.minute(),
-            dt.second(),
-            dt.millisecond()
-        )
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (0..width).rev() {
+                out[at + i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, dt.year().clamp(0, 9999) as u32);
+        put(5, 2, u32::from(u8::from(dt.month())));
+        put(8, 2, u32::from(dt.day()));
+        put(11, 2, u32::from(dt.hour()));
+        put(14, 2, u32::from(dt.minute()));
+        put(17, 2, u32::from(dt.second()));
+        put(20, 3, u32::from(dt.millisecond()));
+        out
     }
 
     fn to_offset_date_time(self) -> OffsetDateTime {
@@ -77,7 +89,9 @@ impl std::fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_rfc3339())
+        let bytes = self.rfc3339_bytes();
+        // Digits and ASCII punctuation only: always UTF-8.
+        serializer.serialize_str(std::str::from_utf8(&bytes).unwrap_or_default())
     }
 }
 

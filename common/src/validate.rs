@@ -90,12 +90,25 @@ pub fn parse_json<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T,
             ));
         }
     }
+    // Fast path without path tracking; only a failure pays for a second, tracked parse
+    // that names the field at fault.
+    match serde_json::from_slice(body) {
+        Ok(value) => Ok(value),
+        Err(_) => Err(explain::<T>(body)),
+    }
+}
+
+fn explain<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Invalid {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(map_serde_error)?;
-    de.end().map_err(|err| {
-        Invalid::request(ErrorCode::MalformedJson, format!("malformed JSON: {err}"))
-    })?;
-    Ok(value)
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(err) => map_serde_error(err),
+        Ok(_) => match de.end() {
+            Err(err) => {
+                Invalid::request(ErrorCode::MalformedJson, format!("malformed JSON: {err}"))
+            }
+            Ok(()) => Invalid::request(ErrorCode::MalformedJson, "malformed JSON"),
+        },
+    }
 }
 
 fn map_serde_error(err: serde_path_to_error::Error<serde_json::Error>) -> Invalid {

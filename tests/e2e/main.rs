@@ -3,6 +3,7 @@
 
 mod admin;
 mod batch;
+mod bench;
 mod config_files;
 mod delivery;
 mod dlq;

@@ -150,6 +150,11 @@ impl Agent {
         self.post_json("/events", key, event).await
     }
 
+    /// The process id (for CPU pinning and memory readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     /// The agent's log so far.
     pub fn log(&self) -> String {
         self.process.log()

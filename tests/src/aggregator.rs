@@ -262,6 +262,11 @@ impl Aggregator {
         .await
     }
 
+    /// The process id (for CPU pinning and memory readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         self.process.log()

@@ -122,6 +122,11 @@ impl NatsServer {
         self.process = Some(process);
     }
 
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Process::pid)
+    }
+
     /// The client URL.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)

@@ -305,6 +305,9 @@ macro_rules! write_batch_impl {
             }
 
             let mut plan = $crate::store::write::plan_batch(events, &stored, &contacts, owners, system, now);
+            // One lock order for every writer: concurrent batches claiming the same
+            // identifiers then wait for each other instead of deadlocking.
+            plan.identifiers.sort_by(|a, b| (&a.project_id, a.kind, &a.value).cmp(&(&b.project_id, b.kind, &b.value)));
 
             for chunk in plan.contacts.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!("INSERT INTO contacts (id, project_id, created_at) VALUES {}", row_placeholders(chunk.len(), 3));
