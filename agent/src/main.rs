@@ -12,9 +12,6 @@ use sendrealm_common::{config, service};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit code for configuration errors (EX_CONFIG).
-const EX_CONFIG: u8 = 78;
-
 #[derive(Parser)]
 #[command(version, about = "Sendrealm edge ingest agent")]
 struct Cli {
@@ -45,7 +42,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => {
             eprintln!("sendrealm-agent: {error}");
-            return ExitCode::from(EX_CONFIG);
+            return ExitCode::from(config::EX_CONFIG);
         }
     };
     let runtime = match config.worker_threads {

@@ -236,47 +236,37 @@ impl<S: Store> Consumer<S> {
             self.metrics.redeliveries(redelivered as u64);
         }
         let prefix = &self.stream.subject_prefix;
-        let mut events = Vec::with_capacity(messages.len());
-        let mut holders = Vec::with_capacity(messages.len());
-        for message in messages {
-            match decode(&message, prefix) {
+        let decoded: Vec<(Message, Decoded)> = messages
+            .into_iter()
+            .map(|message| {
+                let decoded = decode(&message, prefix);
+                (message, decoded)
+            })
+            .collect();
+        let unknown = self
+            .unknown_projects(decoded.iter().filter_map(|(_, d)| match d {
+                Decoded::Event(event) => Some(event.project_id.as_str()),
+                Decoded::Poison(_) => None,
+            }))
+            .await;
+        let mut events = Vec::with_capacity(decoded.len());
+        let mut holders = Vec::with_capacity(decoded.len());
+        for (message, decoded) in decoded {
+            match decoded {
+                Decoded::Poison(reason) => self.terminate(&message, &reason).await,
+                Decoded::Event(event) if self.faults.fail_projects.contains(&event.project_id) => {
+                    self.nak_with_backoff(&message, "injected failure (faults.fail_projects)")
+                        .await;
+                }
+                Decoded::Event(event) if unknown.contains(&event.project_id) => {
+                    let reason = format!("unknown project {}", event.project_id);
+                    self.terminate(&message, &reason).await;
+                }
                 Decoded::Event(event) => {
                     events.push(*event);
                     holders.push(message);
                 }
-                Decoded::Poison(reason) => self.terminate(&message, &reason).await,
             }
-        }
-        if !self.faults.fail_projects.is_empty() {
-            let mut kept_events = Vec::with_capacity(events.len());
-            let mut kept = Vec::with_capacity(holders.len());
-            for (event, message) in events.into_iter().zip(holders) {
-                if self.faults.fail_projects.contains(&event.project_id) {
-                    self.nak_with_backoff(&message, "injected failure (faults.fail_projects)")
-                        .await;
-                } else {
-                    kept_events.push(event);
-                    kept.push(message);
-                }
-            }
-            events = kept_events;
-            holders = kept;
-        }
-        let unknown = self.unknown_projects(&events).await;
-        if !unknown.is_empty() {
-            let mut kept_events = Vec::with_capacity(events.len());
-            let mut kept = Vec::with_capacity(holders.len());
-            for (event, message) in events.into_iter().zip(holders) {
-                if unknown.contains(&event.project_id) {
-                    self.terminate(&message, &format!("unknown project {}", event.project_id))
-                        .await;
-                } else {
-                    kept_events.push(event);
-                    kept.push(message);
-                }
-            }
-            events = kept_events;
-            holders = kept;
         }
         if events.is_empty() {
             return;
@@ -290,9 +280,12 @@ impl<S: Store> Consumer<S> {
         self.store_and_settle(&events, &holders, consumed).await;
     }
 
-    async fn unknown_projects(&self, events: &[Event]) -> HashSet<String> {
+    async fn unknown_projects<'a>(
+        &self,
+        project_ids: impl Iterator<Item = &'a str>,
+    ) -> HashSet<String> {
         let mut unknown = HashSet::new();
-        let ids: HashSet<&str> = events.iter().map(|e| e.project_id.as_str()).collect();
+        let ids: HashSet<&str> = project_ids.collect();
         for id in ids {
             // A lookup failure is not proof the project is unknown: let the write decide.
             if let Ok(None) = self.store.project(id).await {

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::subjects;
 
+/// Exit status for configuration errors (EX_CONFIG from sysexits.h); `check-config` and
+/// start-up use it so supervisors can tell a bad config from a crash.
+pub const EX_CONFIG: u8 = 78;
+
 /// Prefix of every configuration environment variable.
 pub const ENV_PREFIX: &str = "SENDREALM_";
 

@@ -58,10 +58,7 @@ async fn batches_must_hold_one_to_five_hundred_events() {
     let events: Vec<_> = (0..501)
         .map(|i| json!({"event": "a.b", "external_id": format!("u{i}")}))
         .collect();
-    let big = stack
-        .agent
-        .post_json("/events/batch", key, &json!({"events": events}))
-        .await;
+    let big = stack.agent.send_batch(key, events).await;
     assert_eq!(
         (big.status, big.error_code().as_str()),
         (422, "invalid_batch")
@@ -84,14 +81,7 @@ async fn a_batch_costs_one_unit_of_rate_limit_per_event() {
     let events: Vec<_> = (0..8)
         .map(|i| json!({"event": "a.b", "external_id": format!("u{i}")}))
         .collect();
-    let reply = stack
-        .agent
-        .post_json(
-            "/events/batch",
-            &stack.project.key,
-            &json!({"events": events}),
-        )
-        .await;
+    let reply = stack.agent.send_batch(&stack.project.key, events).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let body = reply.json();
     let accepted = body["accepted"].as_u64().unwrap();

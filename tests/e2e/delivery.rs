@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use sendrealm_e2e::aggregator::Aggregator;
+use sendrealm_e2e::aggregator::UNLIMITED;
 use sendrealm_e2e::db;
 use sendrealm_e2e::stack::{Database, Pipeline};
 use sendrealm_e2e::wait;
@@ -28,27 +29,12 @@ async fn wait_count(pipeline: &Pipeline, event: &str, n: i64, timeout: Duration)
 
 #[tokio::test]
 async fn redelivered_events_are_stored_once() {
-    let mut pipeline = Pipeline::start(
-        Database::Sqlite,
-        &[
-            "--rate-limit-per-sec",
-            "10000",
-            "--rate-limit-burst",
-            "10000",
-        ],
-        &[],
-        &[],
-    )
-    .await;
+    let mut pipeline = Pipeline::start(Database::Sqlite, &UNLIMITED, &[], &[]).await;
     let key = pipeline.stack.project.key.clone();
     let events: Vec<_> = (0..200)
         .map(|i| json!({"event": "order.completed", "email": format!("c{}@example.com", i % 20)}))
         .collect();
-    let reply = pipeline
-        .stack
-        .agent
-        .post_json("/events/batch", &key, &json!({"events": events}))
-        .await;
+    let reply = pipeline.stack.agent.send_batch(&key, events).await;
     assert_eq!(reply.json()["accepted"], 200, "{}", reply.text);
     wait_count(&pipeline, "order.completed", 200, STORED).await;
     wait_count(&pipeline, "sendrealm.contact.created", 20, STORED).await;
@@ -94,12 +80,7 @@ async fn redelivered_events_are_stored_once() {
 async fn a_crash_between_commit_and_ack_loses_and_duplicates_nothing() {
     let mut pipeline = Pipeline::start(
         Database::Sqlite,
-        &[
-            "--rate-limit-per-sec",
-            "100000",
-            "--rate-limit-burst",
-            "100000",
-        ],
+        &UNLIMITED,
         &[],
         &[
             ("SENDREALM_CONSUMER__BATCH_SIZE", "50"),
@@ -112,11 +93,7 @@ async fn a_crash_between_commit_and_ack_loses_and_duplicates_nothing() {
         let events: Vec<_> = (0..500)
             .map(|i| json!({"event": "page.viewed", "external_id": format!("u{}", i % 50), "idempotency_key": format!("pv-{batch}-{i}")}))
             .collect();
-        let reply = pipeline
-            .stack
-            .agent
-            .post_json("/events/batch", &key, &json!({"events": events}))
-            .await;
+        let reply = pipeline.stack.agent.send_batch(&key, events).await;
         assert_eq!(reply.json()["accepted"], 500);
     }
     // SIGKILL mid-stream: some batches are committed but not acked.
@@ -286,18 +263,7 @@ async fn postgres_down_for_30_s_loses_and_duplicates_nothing() {
     assert_ne!(proxied, pg.url);
     let nats = sendrealm_e2e::nats::NatsServer::start();
     let cli = sendrealm_e2e::aggregator::AdminCli::with_database(&nats, &pg.url);
-    let stack = sendrealm_e2e::stack::Stack::start_on(
-        nats,
-        cli,
-        &[
-            "--rate-limit-per-sec",
-            "10000",
-            "--rate-limit-burst",
-            "10000",
-        ],
-        &[],
-    )
-    .await;
+    let stack = sendrealm_e2e::stack::Stack::start_on(nats, cli, &UNLIMITED, &[]).await;
     let aggregator_cli = sendrealm_e2e::aggregator::AdminCli::with_database(&stack.nats, &proxied);
     let aggregator = Aggregator::start(
         &stack.nats,

@@ -3,6 +3,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use sendrealm_common::subjects::{DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, event_subject};
 use sendrealm_e2e::agent::Agent;
+use sendrealm_e2e::aggregator::UNLIMITED;
 use sendrealm_e2e::aggregator::{ADMIN_TOKEN, AdminCli, Aggregator};
 use sendrealm_e2e::db;
 use sendrealm_e2e::nats::NatsServer;
@@ -306,18 +307,7 @@ async fn advisories_emitted_while_no_aggregator_runs_become_records_at_start() {
 
 #[tokio::test]
 async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for() {
-    let pipeline = Pipeline::start(
-        Database::Sqlite,
-        &[
-            "--rate-limit-per-sec",
-            "100000",
-            "--rate-limit-burst",
-            "100000",
-        ],
-        &[],
-        &[],
-    )
-    .await;
+    let pipeline = Pipeline::start(Database::Sqlite, &UNLIMITED, &[], &[]).await;
     let stack = &pipeline.stack;
     for batch in 0..10 {
         let events: Vec<Value> = (0..500)
@@ -331,14 +321,7 @@ async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for() {
                 }
             })
             .collect();
-        let reply = stack
-            .agent
-            .post_json(
-                "/events/batch",
-                &stack.project.key,
-                &json!({"events": events}),
-            )
-            .await;
+        let reply = stack.agent.send_batch(&stack.project.key, events).await;
         assert_eq!(reply.json()["accepted"], 500, "{}", reply.text);
     }
     let url = pipeline.database_url();

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use sendrealm_e2e::aggregator::UNLIMITED;
 use sendrealm_e2e::aggregator::{ADMIN_TOKEN, AdminCli, Aggregator};
 use sendrealm_e2e::db;
 use sendrealm_e2e::stack::{Database, Pipeline, Stack};
@@ -191,18 +192,7 @@ async fn two_aggregators_create_one_contact_per_new_email(database: Database) {
         Database::Sqlite => AdminCli::sqlite(&nats),
         Database::Postgres(db) => AdminCli::with_database(&nats, &db.url),
     };
-    let stack = Stack::start_on(
-        nats,
-        cli,
-        &[
-            "--rate-limit-per-sec",
-            "10000",
-            "--rate-limit-burst",
-            "10000",
-        ],
-        &[],
-    )
-    .await;
+    let stack = Stack::start_on(nats, cli, &UNLIMITED, &[]).await;
     // One event per batch, so the two instances really interleave.
     let env = [("SENDREALM_CONSUMER__BATCH_SIZE", "1")];
     let a = Aggregator::start(&stack.nats, &stack.cli, &env).await;
@@ -210,14 +200,7 @@ async fn two_aggregators_create_one_contact_per_new_email(database: Database) {
     let events: Vec<_> = (0..100)
         .map(|i| json!({"event": "user.signed_up", "email": format!("new{}@example.com", i / 2)}))
         .collect();
-    let reply = stack
-        .agent
-        .post_json(
-            "/events/batch",
-            &stack.project.key,
-            &json!({"events": events}),
-        )
-        .await;
+    let reply = stack.agent.send_batch(&stack.project.key, events).await;
     assert_eq!(reply.json()["accepted"], 100);
     let url = stack.cli.database_url();
     wait::until(Duration::from_secs(60), "all 100 events", || async {

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use sendrealm_e2e::aggregator::UNLIMITED;
 use sendrealm_e2e::db;
 use sendrealm_e2e::stack::{Database, Pipeline};
 use sendrealm_e2e::wait;
@@ -7,18 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn ten_thousand_events_through_the_pipeline_on_sqlite() {
-    let pipeline = Pipeline::start(
-        Database::Sqlite,
-        &[
-            "--rate-limit-per-sec",
-            "100000",
-            "--rate-limit-burst",
-            "100000",
-        ],
-        &[],
-        &[],
-    )
-    .await;
+    let pipeline = Pipeline::start(Database::Sqlite, &UNLIMITED, &[], &[]).await;
     let stack = &pipeline.stack;
     let mut accepted = 0;
     for batch in 0..20 {
@@ -28,14 +18,7 @@ async fn ten_thousand_events_through_the_pipeline_on_sqlite() {
                        "idempotency_key": format!("load-{batch}-{i}"), "payload": {"n": i}})
             })
             .collect();
-        let reply = stack
-            .agent
-            .post_json(
-                "/events/batch",
-                &stack.project.key,
-                &json!({"events": events}),
-            )
-            .await;
+        let reply = stack.agent.send_batch(&stack.project.key, events).await;
         accepted += reply.json()["accepted"].as_u64().unwrap();
     }
     assert_eq!(accepted, 10_000);

@@ -26,6 +26,17 @@ async fn jetstream_down_gives_503_never_202_and_recovers_without_restart() {
     assert_eq!(before.status, 202);
 
     stack.nats.stop();
+    // Once the agent knows NATS is gone it sends nothing (docs/durability.md: an event on
+    // the wire at the very moment of a drop stays ambiguous; that is not this test).
+    wait::until(
+        Duration::from_secs(10),
+        "the agent to notice the outage",
+        || async {
+            let ready = stack.agent.get("/readyz").await.ok()?.json();
+            (ready["nats_connected"] == false).then_some(())
+        },
+    )
+    .await;
     for i in 1..=3 {
         let reply = stack
             .agent

@@ -1,13 +1,11 @@
 //! The real `sendrealm-agent` binary, configured by environment only.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use tempfile::TempDir;
 
 use crate::nats::NatsServer;
-use crate::process::Process;
+use crate::process::Service;
 use crate::wait;
 
 /// How long an agent may take to become ready.
@@ -15,8 +13,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running agent.
 pub struct Agent {
-    process: Process,
-    _dir: TempDir,
+    service: Service,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     /// A client for requests to it.
@@ -65,42 +62,16 @@ impl Agent {
 
     /// Starts an agent without waiting for readiness.
     pub async fn spawn(nats: &NatsServer, env: &[(&str, &str)]) -> Agent {
-        let dir = tempfile::Builder::new()
-            .prefix("sendrealm-agent-")
-            .tempdir()
-            .expect("temp dir");
-        let addr_file = dir.path().join("addr");
-        let mut command = Command::new(crate::bin("sendrealm-agent"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("SENDREALM_LOG", "info,sendrealm_agent=debug")
-            .env("SENDREALM_LISTEN", "127.0.0.1:0")
-            .env("SENDREALM_REGION", "test-1")
-            .env("SENDREALM_NATS__URL", nats.url())
-            .env("SENDREALM_SHUTDOWN_TIMEOUT_SECS", "10")
-            .envs(env.iter().copied())
-            .args(["--config", "/dev/null", "run", "--addr-file"])
-            .arg(&addr_file);
-        let mut process = Process::spawn("sendrealm-agent", command, &dir.path().join("agent.log"));
-        let addr = wait::until(READY_TIMEOUT, "the agent's address file", || {
-            let running = process.is_running();
-            let addr = std::fs::read_to_string(&addr_file)
-                .ok()
-                .filter(|a| !a.is_empty());
-            async move {
-                assert!(
-                    running || addr.is_some(),
-                    "the agent exited during start-up"
-                );
-                addr
-            }
-        })
-        .await;
+        let mut settings: Vec<(String, String)> = vec![
+            ("SENDREALM_LOG".into(), "info,sendrealm_agent=debug".into()),
+            ("SENDREALM_REGION".into(), "test-1".into()),
+            ("SENDREALM_NATS__URL".into(), nats.url()),
+        ];
+        settings.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let service = Service::start("sendrealm-agent", &settings).await;
         Agent {
-            process,
-            _dir: dir,
-            url: format!("http://{addr}"),
+            url: service.url.clone(),
+            service,
             http: reqwest::Client::new(),
         }
     }
@@ -145,6 +116,16 @@ impl Agent {
             .expect("response body")
     }
 
+    /// POST a batch: `{"events": events}`.
+    pub async fn send_batch(&self, key: &str, events: Vec<Value>) -> Reply {
+        self.post_json(
+            "/events/batch",
+            key,
+            &serde_json::json!({ "events": events }),
+        )
+        .await
+    }
+
     /// POST one event.
     pub async fn send_event(&self, key: &str, event: &Value) -> Reply {
         self.post_json("/events", key, event).await
@@ -152,17 +133,17 @@ impl Agent {
 
     /// The process id (for CPU pinning and memory readings).
     pub fn pid(&self) -> Option<u32> {
-        self.process.pid()
+        self.service.process.pid()
     }
 
     /// The agent's log so far.
     pub fn log(&self) -> String {
-        self.process.log()
+        self.service.process.log()
     }
 
     /// Stops with SIGTERM and asserts exit status 0.
     pub fn stop(mut self) {
-        self.process.stop_cleanly();
+        self.service.process.stop_cleanly();
     }
 }
 

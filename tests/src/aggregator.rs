@@ -7,6 +7,14 @@ use tempfile::TempDir;
 
 use crate::nats::NatsServer;
 
+/// `project create` arguments for a rate limit no test load reaches.
+pub const UNLIMITED: [&str; 4] = [
+    "--rate-limit-per-sec",
+    "1000000",
+    "--rate-limit-burst",
+    "1000000",
+];
+
 /// A project created through the CLI.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -109,8 +117,7 @@ impl AdminCli {
 
 /// A running `sendrealm-aggregator run`.
 pub struct Aggregator {
-    process: crate::process::Process,
-    _dir: TempDir,
+    service: crate::process::Service,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     http: reqwest::Client,
@@ -130,52 +137,23 @@ impl Aggregator {
 
     /// Starts the service without waiting for readiness.
     pub async fn spawn(nats: &NatsServer, cli: &AdminCli, env: &[(&str, &str)]) -> Aggregator {
-        let dir = tempfile::Builder::new()
-            .prefix("sendrealm-aggregator-")
-            .tempdir()
-            .expect("temp dir");
-        let addr_file = dir.path().join("addr");
-        let admin_hash = sendrealm_common::apikey::hash_api_key_hex(ADMIN_TOKEN);
-        let mut command = std::process::Command::new(crate::bin("sendrealm-aggregator"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("SENDREALM_LOG", "info,sendrealm_aggregator=debug")
-            .env("SENDREALM_LISTEN", "127.0.0.1:0")
-            .env("SENDREALM_NATS__URL", nats.url())
-            .env("SENDREALM_ADMIN_TOKEN_SHA256", admin_hash)
-            .env("SENDREALM_SHUTDOWN_TIMEOUT_SECS", "10")
-            .envs(cli.env().iter().map(|(k, v)| (k, v)))
-            .envs(env.iter().copied())
-            .args(["--config", "/dev/null", "run", "--addr-file"])
-            .arg(&addr_file);
-        let mut process = crate::process::Process::spawn(
-            "sendrealm-aggregator",
-            command,
-            &dir.path().join("aggregator.log"),
-        );
-        let addr = crate::wait::until(
-            crate::agent::READY_TIMEOUT,
-            "the aggregator's address file",
-            || {
-                let running = process.is_running();
-                let addr = std::fs::read_to_string(&addr_file)
-                    .ok()
-                    .filter(|a| !a.is_empty());
-                async move {
-                    assert!(
-                        running || addr.is_some(),
-                        "the aggregator exited during start-up"
-                    );
-                    addr
-                }
-            },
-        )
-        .await;
+        let mut settings: Vec<(String, String)> = vec![
+            (
+                "SENDREALM_LOG".into(),
+                "info,sendrealm_aggregator=debug".into(),
+            ),
+            ("SENDREALM_NATS__URL".into(), nats.url()),
+            (
+                "SENDREALM_ADMIN_TOKEN_SHA256".into(),
+                sendrealm_common::apikey::hash_api_key_hex(ADMIN_TOKEN),
+            ),
+        ];
+        settings.extend(cli.env().iter().cloned());
+        settings.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let service = crate::process::Service::start("sendrealm-aggregator", &settings).await;
         Aggregator {
-            process,
-            _dir: dir,
-            url: format!("http://{addr}"),
+            url: service.url.clone(),
+            service,
             http: reqwest::Client::new(),
         }
     }
@@ -264,21 +242,21 @@ impl Aggregator {
 
     /// The process id (for CPU pinning and memory readings).
     pub fn pid(&self) -> Option<u32> {
-        self.process.pid()
+        self.service.process.pid()
     }
 
     /// The log so far.
     pub fn log(&self) -> String {
-        self.process.log()
+        self.service.process.log()
     }
 
     /// Stops with SIGTERM and asserts exit status 0.
     pub fn stop(mut self) {
-        self.process.stop_cleanly();
+        self.service.process.stop_cleanly();
     }
 
     /// Kills with SIGKILL (a crash).
     pub fn kill(mut self) {
-        self.process.kill();
+        self.service.process.kill();
     }
 }

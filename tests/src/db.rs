@@ -24,3 +24,17 @@ pub async fn count(url: &str, sql: &'static str, params: &[&str]) -> i64 {
         query.fetch_one(&mut conn).await.expect("count query")
     }
 }
+
+/// Waits until a count query answers `n`.
+pub async fn wait_count(
+    url: &str,
+    sql: &'static str,
+    params: &[&str],
+    n: i64,
+    timeout: std::time::Duration,
+) {
+    crate::wait::until(timeout, &format!("{n} rows from {sql}"), || async {
+        (count(url, sql, params).await == n).then_some(())
+    })
+    .await;
+}

@@ -137,3 +137,54 @@ impl Drop for Process {
         }
     }
 }
+
+/// A service binary (agent or aggregator) started from `SENDREALM_*` settings only, with
+/// its log and its address file in a temp dir of its own.
+pub struct Service {
+    /// The process.
+    pub process: Process,
+    /// `http://127.0.0.1:<port>`, read from the address file.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// How long a service may take to report its address.
+const ADDRESS_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Service {
+    /// Starts `binary run` on a free loopback port with `env` (later entries win) and
+    /// waits for the address it bound.
+    pub async fn start(binary: &str, env: &[(String, String)]) -> Service {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{binary}-"))
+            .tempdir()
+            .expect("temp dir");
+        let addr_file = dir.path().join("addr");
+        let mut command = Command::new(crate::bin(binary));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SENDREALM_LISTEN", "127.0.0.1:0")
+            .env("SENDREALM_SHUTDOWN_TIMEOUT_SECS", "10")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .args(["--config", "/dev/null", "run", "--addr-file"])
+            .arg(&addr_file);
+        let mut process = Process::spawn(binary, command, &dir.path().join("service.log"));
+        let addr = wait::until(ADDRESS_TIMEOUT, &format!("{binary}'s address file"), || {
+            let running = process.is_running();
+            let addr = std::fs::read_to_string(&addr_file)
+                .ok()
+                .filter(|a| !a.is_empty());
+            async move {
+                assert!(running || addr.is_some(), "{binary} exited during start-up");
+                addr
+            }
+        })
+        .await;
+        Service {
+            process,
+            url: format!("http://{addr}"),
+            _dir: dir,
+        }
+    }
+}

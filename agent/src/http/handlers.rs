@@ -22,9 +22,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// Authenticates, checks the content type and reads the body under `cap`.
 async fn admit<S, B>(
     state: &State,
-    authorization: Option<String>,
-    content_type: Option<String>,
-    content_length: Option<u64>,
+    head: Head,
     body: S,
     cap: u64,
 ) -> Result<(Arc<Project>, Bytes), ApiError>
@@ -32,10 +30,10 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let project = auth::authenticate(&state.policies, authorization.as_deref())
+    let project = auth::authenticate(&state.policies, head.authorization.as_deref())
         .map_err(|e| ApiError::from_ingest(e.into(), state.limits.retry_after_secs))?;
-    require_json(content_type.as_deref())?;
-    let body = read_capped(body, content_length, cap).await?;
+    require_json(head.content_type.as_deref())?;
+    let body = read_capped(body, head.content_length, cap).await?;
     Ok((project, body))
 }
 
@@ -56,13 +54,12 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let started = std::time::Instant::now();
-    let response = answer_event(&state, authorization, content_type, content_length, body).await;
-    let status = response.status().as_u16();
-    state
-        .metrics
-        .request(Route::Events, status, started.elapsed());
-    response
+    let head = Head {
+        authorization,
+        content_type,
+        content_length,
+    };
+    handle(Route::Events, &state, head, body).await
 }
 
 /// `POST /events/batch`: `{"events":[…]}` → one result per event, in order.
@@ -77,43 +74,60 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let started = std::time::Instant::now();
-    let response = answer_batch(&state, authorization, content_type, content_length, body).await;
-    let status = response.status().as_u16();
-    state
-        .metrics
-        .request(Route::Batch, status, started.elapsed());
-    response
+    let head = Head {
+        authorization,
+        content_type,
+        content_length,
+    };
+    handle(Route::Batch, &state, head, body).await
 }
 
-async fn answer_event<S, B>(
-    state: &State,
+/// The request headers the events routes read.
+struct Head {
     authorization: Option<String>,
     content_type: Option<String>,
     content_length: Option<u64>,
-    body: S,
-) -> Response
+}
+
+/// Both events routes: admit the request, hand the body to ingest, answer, and record
+/// how long it all took.
+async fn handle<S, B>(route: Route, state: &State, head: Head, body: S) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let cap = state.limits.max_body_bytes;
-    let (project, body) = match admit(
-        state,
-        authorization,
-        content_type,
-        content_length,
-        body,
-        cap,
-    )
-    .await
-    {
-        Ok(admitted) => admitted,
-        Err(error) => return refuse(state, error),
+    let started = std::time::Instant::now();
+    let cap = match route {
+        Route::Events => state.limits.max_body_bytes,
+        Route::Batch => state.limits.max_batch_body_bytes,
     };
-    let outcome = state.ingest.submit(&project, &body, Timestamp::now()).await;
-    state.metrics.record(&outcome);
-    single_response(state, outcome)
+    let response = match admit(state, head, body, cap).await {
+        Err(error) => refuse(state, error),
+        Ok((project, body)) => match route {
+            Route::Events => {
+                let outcome = state.ingest.submit(&project, &body, Timestamp::now()).await;
+                state.metrics.record(&outcome);
+                single_response(state, outcome)
+            }
+            Route::Batch => match state
+                .ingest
+                .submit_batch(&project, &body, Timestamp::now())
+                .await
+            {
+                Ok(outcomes) => {
+                    state.metrics.batch_size(outcomes.len());
+                    batch_response(state, outcomes)
+                }
+                Err(error) => refuse(
+                    state,
+                    ApiError::from_ingest(error, state.limits.retry_after_secs),
+                ),
+            },
+        },
+    };
+    let status = response.status().as_u16();
+    state.metrics.request(route, status, started.elapsed());
+    response
 }
 
 fn single_response(state: &State, outcome: Outcome) -> Response {
@@ -132,46 +146,6 @@ fn single_response(state: &State, outcome: Outcome) -> Response {
         set_rate_headers(&mut response, rate);
     }
     response
-}
-
-async fn answer_batch<S, B>(
-    state: &State,
-    authorization: Option<String>,
-    content_type: Option<String>,
-    content_length: Option<u64>,
-    body: S,
-) -> Response
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    let cap = state.limits.max_batch_body_bytes;
-    let (project, body) = match admit(
-        state,
-        authorization,
-        content_type,
-        content_length,
-        body,
-        cap,
-    )
-    .await
-    {
-        Ok(admitted) => admitted,
-        Err(error) => return refuse(state, error),
-    };
-    let outcomes = match state
-        .ingest
-        .submit_batch(&project, &body, Timestamp::now())
-        .await
-    {
-        Ok(outcomes) => outcomes,
-        Err(error) => {
-            let error = ApiError::from_ingest(error, state.limits.retry_after_secs);
-            return refuse(state, error);
-        }
-    };
-    state.metrics.batch_size(outcomes.len());
-    batch_response(state, outcomes)
 }
 
 /// Writes `{"object":"batch","accepted":n,"replayed":n,"rejected":n,"results":[…]}`,

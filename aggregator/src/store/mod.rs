@@ -417,9 +417,19 @@ pub trait Store: Clone + Send + Sync + 'static {
 }
 
 /// Implements the [`Store`] methods whose SQL is the same on both backends. Expanded inside
-/// each `impl Store for …` block; `self.pool` is that backend's pool.
+/// each `impl Store for …` block; `self.pool` is that backend's pool and `MIGRATOR` its
+/// migrations.
 macro_rules! shared_queries {
     () => {
+        async fn migrate(&self) -> Result<(), $crate::store::StoreError> {
+            MIGRATOR.run(&self.pool).await?;
+            Ok(())
+        }
+
+        async fn close(&self) {
+            self.pool.close().await;
+        }
+
         async fn insert_project(
             &self,
             project: &$crate::store::ProjectRow,

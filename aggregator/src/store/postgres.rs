@@ -41,15 +41,6 @@ impl PgStore {
 }
 
 impl Store for PgStore {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-
     shared_queries!();
     write_batch_impl!();
 }

@@ -53,15 +53,6 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-
     shared_queries!();
     write_batch_impl!();
 }
