@@ -259,6 +259,3 @@ fn refused(error: impl Into<IngestError>, rate: Option<RateInfo>) -> Outcome {
         rate,
     }
 }
-
-/// Shared handle to the ingest path.
-pub type SharedIngest = Arc<Ingest>;

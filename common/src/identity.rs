@@ -1,7 +1,7 @@
 //! Identity values: email normalisation and the placeholders that would merge strangers.
 //!
 //! Resolution order everywhere is `contact_id` → `external_id` → normalised `email`
-//! ([`IdentityKind::PRECEDENCE`]).
+//! (the order of [`IdentityKind`]'s variants).
 
 use serde::{Deserialize, Serialize};
 
@@ -39,13 +39,6 @@ pub enum IdentityKind {
 }
 
 impl IdentityKind {
-    /// Resolution precedence: the first kind present wins.
-    pub const PRECEDENCE: [IdentityKind; 3] = [
-        IdentityKind::ContactId,
-        IdentityKind::ExternalId,
-        IdentityKind::Email,
-    ];
-
     /// The field name in the API.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -30,11 +30,6 @@ pub fn stream_subjects(prefix: &str) -> String {
     format!("{prefix}.>")
 }
 
-/// The wildcard subject of one project's events (used by retention and replay).
-pub fn project_subjects(prefix: &str, project_id: &str) -> String {
-    format!("{prefix}.{project_id}.>")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,9 +41,5 @@ mod tests {
             "sendrealm.events.proj_1.order.completed"
         );
         assert_eq!(stream_subjects("sendrealm.events"), "sendrealm.events.>");
-        assert_eq!(
-            project_subjects("sendrealm.events", "proj_1"),
-            "sendrealm.events.proj_1.>"
-        );
     }
 }

@@ -226,25 +226,6 @@ impl Aggregator {
         }
     }
 
-    /// Waits until a project has exactly `n` stored events, and returns them.
-    pub async fn wait_for_events(
-        &self,
-        project_id: &str,
-        n: usize,
-        timeout: std::time::Duration,
-    ) -> Vec<Value> {
-        crate::wait::until(timeout, &format!("{n} stored events"), || async {
-            let events = self.all_events(project_id).await;
-            (events.len() == n).then_some(events)
-        })
-        .await
-    }
-
-    /// The process id (for CPU pinning and memory readings).
-    pub fn pid(&self) -> Option<u32> {
-        self.service.process.pid()
-    }
-
     /// The log so far.
     pub fn log(&self) -> String {
         self.service.process.log()

@@ -70,13 +70,6 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Sends a signal.
-    pub fn signal(&self, signal: Signal) {
-        if let Some(pid) = self.pid() {
-            let _ = kill(Pid::from_raw(pid as i32), signal);
-        }
-    }
-
     /// SIGTERM, then wait up to [`STOP_TIMEOUT`]; SIGKILL after that. Returns the status.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
