@@ -4,6 +4,7 @@
 //! into a status and a body.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
 use bytes::Bytes;
@@ -94,10 +95,15 @@ pub struct Ingest {
     subject_prefix: String,
     max_batch_events: usize,
     metrics: Arc<Metrics>,
-    message_ttl: bool,
+    message_ttl: AtomicBool,
 }
 
 impl Ingest {
+    /// Stops sending `Nats-TTL` (the stream does not allow per-message TTLs).
+    pub fn disable_message_ttl(&self) {
+        self.message_ttl.store(false, Ordering::Relaxed);
+    }
+
     /// Refuses new events from now on (shutdown); those in flight finish.
     pub fn close(&self) {
         self.publisher.close();
@@ -114,7 +120,7 @@ impl Ingest {
         message_ttl: bool,
     ) -> Self {
         Ingest {
-            message_ttl,
+            message_ttl: AtomicBool::new(message_ttl),
             publisher,
             stream,
             region,
@@ -199,12 +205,15 @@ impl Ingest {
         let outgoing = Outgoing {
             subject: subjects::event_subject(&self.subject_prefix, &event.project_id, &event.event),
             msg_id: event.msg_id(),
-            ttl: self.message_ttl.then(|| project.ttl.clone()),
+            ttl: self
+                .message_ttl
+                .load(Ordering::Relaxed)
+                .then(|| project.ttl.clone()),
             payload: payload.clone(),
         };
         let started = std::time::Instant::now();
-        let ack = match self.publisher.publish(&outgoing).await {
-            Ok(ack) => ack,
+        let (ack, retried) = match self.publisher.publish(&outgoing).await {
+            Ok(published) => (published.ack, published.retried),
             Err(error) => {
                 self.metrics.ack(AckOutcome::Failed, started.elapsed());
                 return Err(error.into());
@@ -221,6 +230,8 @@ impl Ingest {
         }
         // The key was seen inside the duplicate window: answer with what was stored then.
         match self.original(ack.sequence).await? {
+            // Our own earlier attempt was stored and only its ack was lost: a new event.
+            Some(original) if retried && original == payload => Ok(Accepted::New(payload)),
             Some(original) => Ok(Accepted::Replayed(original)),
             None => {
                 // The original is gone (retention or purge) but was accepted once; its id is

@@ -144,8 +144,11 @@ pub async fn run(
         let _ = watcher.await;
     })
     .await;
-    if let Err(error) = client.flush().await {
-        tracing::warn!(%error, "Could not flush the NATS connection.");
+    // Bounded: while NATS is unreachable a flush would wait for the reconnect.
+    match tokio::time::timeout(Duration::from_secs(2), client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "Could not flush the NATS connection."),
+        Err(_) => tracing::warn!("NATS unreachable at shutdown; nothing left to flush was sent."),
     }
     tracing::info!("Agent stopped.");
     Ok(())
@@ -161,7 +164,16 @@ async fn prepare_stream(
     let mut delay = Duration::from_millis(200);
     loop {
         match service::ensure_events_stream(&js, &config).await {
-            Ok(_) => {
+            Ok(stream) => {
+                if !stream.cached_info().config.allow_message_ttl {
+                    // Nats-TTL would make every publish fail: keep accepting, without it.
+                    tracing::error!(
+                        stream = %config.name,
+                        "The events stream does not allow per-message TTLs; publishing without Nats-TTL. \
+                         Recreate the stream with allow_msg_ttl to enforce per-project retention in JetStream."
+                    );
+                    state.ingest.disable_message_ttl();
+                }
                 state.health.set_stream_ready();
                 return;
             }

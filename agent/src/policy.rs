@@ -83,34 +83,38 @@ impl Policies {
     /// Applies a policy put at a revision; older revisions than the one held are ignored.
     pub fn upsert(&self, revision: u64, policy: ProjectPolicy) {
         let old = self.current.load_full();
-        if old
-            .by_id
-            .get(&policy.project_id)
-            .is_some_and(|(rev, _)| *rev > revision)
-        {
+        let held = old.by_id.get(&policy.project_id);
+        if held.is_some_and(|(rev, _)| *rev > revision) {
             return;
         }
-        let limiter = match old.by_id.get(&policy.project_id) {
-            Some((_, p))
-                if p.limiter
-                    .has_rates(policy.rate_limit_per_sec, policy.rate_limit_burst) =>
-            {
-                Arc::clone(&p.limiter)
-            }
-            _ => Arc::new(Limiter::new(
-                policy.rate_limit_per_sec,
-                policy.rate_limit_burst,
-            )),
-        };
-        let id = policy.project_id.clone();
-        let ttl = policy.retention_secs.max(1).to_string().as_str().into();
-        let project = Arc::new(Project {
-            policy,
-            limiter,
-            ttl,
-        });
+        let project = project(policy, held.map(|(_, p)| p.as_ref()));
         let mut by_id = old.by_id.clone();
-        by_id.insert(id, (revision, project));
+        by_id.insert(project.policy.project_id.clone(), (revision, project));
+        self.current.store(Arc::new(index(by_id)));
+    }
+
+    /// Replaces every policy with a complete replay of the bucket (a new watch session):
+    /// revisions start afresh (a recreated bucket numbers from 1 again) and projects no
+    /// longer in the bucket go. An empty replay keeps what is held: a bucket that was
+    /// deleted and recreated is empty until the aggregator republishes, and answering
+    /// every key with 401 meanwhile would be an outage.
+    pub fn replace_all(&self, policies: Vec<(u64, ProjectPolicy)>) {
+        let old = self.current.load_full();
+        if policies.is_empty() && !old.by_id.is_empty() {
+            tracing::warn!(
+                projects = old.by_id.len(),
+                "The policy bucket is empty; keeping the last known policies until it is republished."
+            );
+            return;
+        }
+        let by_id = policies
+            .into_iter()
+            .map(|(revision, policy)| {
+                let held = old.by_id.get(&policy.project_id).map(|(_, p)| p.as_ref());
+                let project = project(policy, held);
+                (project.policy.project_id.clone(), (revision, project))
+            })
+            .collect();
         self.current.store(Arc::new(index(by_id)));
     }
 
@@ -126,6 +130,29 @@ impl Policies {
             _ => {}
         }
     }
+}
+
+/// A project for a policy, keeping the rate limiter of `held` when its rates are unchanged
+/// (so an unrelated edit does not refill anyone's budget).
+fn project(policy: ProjectPolicy, held: Option<&Project>) -> Arc<Project> {
+    let limiter = match held {
+        Some(p)
+            if p.limiter
+                .has_rates(policy.rate_limit_per_sec, policy.rate_limit_burst) =>
+        {
+            Arc::clone(&p.limiter)
+        }
+        _ => Arc::new(Limiter::new(
+            policy.rate_limit_per_sec,
+            policy.rate_limit_burst,
+        )),
+    };
+    let ttl = policy.retention_secs.max(1).to_string().as_str().into();
+    Arc::new(Project {
+        policy,
+        limiter,
+        ttl,
+    })
 }
 
 fn index(by_id: HashMap<String, (u64, Arc<Project>)>) -> Snapshot {
@@ -194,34 +221,64 @@ async fn watch_once(
     policies: &Policies,
 ) -> Result<(), WatchError> {
     let store = js.get_key_value(bucket).await?;
-    if store.status().await?.values() == 0 {
-        // An empty bucket yields no entry to say "caught up".
-        policies.mark_loaded();
-    }
+    let empty = store.status().await?.values() == 0;
     let mut watch = store.watch_with_history(">").await?;
     policies.live.store(true, Ordering::Release);
+    // The session first replays the bucket (the latest entry of every key), then follows
+    // changes. The replay replaces what is held; changes apply one by one.
+    let mut replay: Option<Vec<(u64, ProjectPolicy)>> = if empty {
+        // An empty bucket yields no entry to say "caught up".
+        policies.replace_all(Vec::new());
+        policies.mark_loaded();
+        None
+    } else {
+        Some(Vec::new())
+    };
     while let Some(entry) = watch.next().await {
-        // Any error ends the session; the next one replays the bucket (idempotently, by
-        // revision), which also covers a bucket that was deleted and recreated.
+        // Any error ends the session; the next one replays the bucket again.
         let entry = entry.map_err(WatchError::Entry)?;
-        apply(policies, &entry);
-        if entry.delta == 0 {
-            policies.mark_loaded();
+        match replay.as_mut() {
+            Some(entries) => {
+                if let Some(policy) = readable(&entry) {
+                    entries.push((entry.revision, policy));
+                }
+                if entry.delta == 0 {
+                    policies.replace_all(replay.take().unwrap_or_default());
+                    policies.mark_loaded();
+                }
+            }
+            None => apply(policies, &entry),
         }
     }
     Err(WatchError::Ended)
 }
 
+/// The policy of a put entry, if it is one and readable.
+fn readable(entry: &kv::Entry) -> Option<ProjectPolicy> {
+    if entry.operation != kv::Operation::Put {
+        return None;
+    }
+    match ProjectPolicy::from_json(&entry.value) {
+        Ok(policy) if policy.project_id == entry.key => Some(policy),
+        Ok(_) => {
+            tracing::warn!(key = %entry.key, "Policy key and project id differ; ignored.");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, key = %entry.key, "Unreadable policy ignored.");
+            None
+        }
+    }
+}
+
 fn apply(policies: &Policies, entry: &kv::Entry) {
     match entry.operation {
-        kv::Operation::Put => match ProjectPolicy::from_json(&entry.value) {
-            Ok(policy) if policy.project_id == entry.key => {
+        kv::Operation::Put => {
+            if let Some(policy) = readable(entry) {
                 tracing::info!(project_id = %policy.project_id, revision = entry.revision, "Policy updated.");
                 policies.upsert(entry.revision, policy);
             }
-            Ok(_) => tracing::warn!(key = %entry.key, "Policy key and project id differ; ignored."),
-            Err(error) => tracing::warn!(%error, key = %entry.key, "Unreadable policy ignored."),
-        },
+        }
         kv::Operation::Delete | kv::Operation::Purge => {
             tracing::info!(project_id = %entry.key, "Policy removed.");
             policies.remove(entry.revision, &entry.key);
@@ -270,6 +327,31 @@ mod tests {
         assert!(policies.project_for_key("srk_new").is_some());
         policies.remove(6, "proj_a");
         assert!(policies.is_empty());
+    }
+
+    #[test]
+    fn a_replay_replaces_revisions_and_drops_missing_projects() {
+        let policies = Policies::default();
+        policies.upsert(7, policy("proj_a", "srk_a", 5));
+        policies.upsert(8, policy("proj_b", "srk_b", 5));
+        // A recreated bucket numbers from 1 again and no longer holds proj_b.
+        policies.replace_all(vec![(1, policy("proj_a", "srk_a", 5))]);
+        assert!(policies.project_for_key("srk_b").is_none());
+        let mut revoked = policy("proj_a", "srk_a", 5);
+        revoked.api_key_hashes.clear();
+        policies.upsert(2, revoked);
+        assert!(
+            policies.project_for_key("srk_a").is_none(),
+            "revision 2 is newer now"
+        );
+    }
+
+    #[test]
+    fn an_empty_replay_keeps_the_last_known_policies() {
+        let policies = Policies::default();
+        policies.upsert(3, policy("proj_a", "srk_a", 5));
+        policies.replace_all(Vec::new());
+        assert!(policies.project_for_key("srk_a").is_some());
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub enum PublishError {
     ShuttingDown,
 }
 
+/// An acknowledged publish.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// JetStream's ack (`duplicate` when the `Nats-Msg-Id` was seen in the window).
+    pub ack: PublishAck,
+    /// Whether it took more than one attempt: then a duplicate ack may be our own first
+    /// attempt, stored with its ack lost.
+    pub retried: bool,
+}
+
 /// Delay before the first retry; doubles per attempt up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(1_000);
@@ -80,7 +90,7 @@ impl Publisher {
     }
 
     /// Publishes and waits for the JetStream ack, retrying within the deadline.
-    pub async fn publish(&self, message: &Outgoing) -> Result<PublishAck, PublishError> {
+    pub async fn publish(&self, message: &Outgoing) -> Result<Published, PublishError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(PublishError::ShuttingDown);
         }
@@ -92,7 +102,12 @@ impl Publisher {
                 "not connected to NATS".to_owned()
             } else {
                 match self.attempt(message).await {
-                    Ok(ack) => return Ok(ack),
+                    Ok(ack) => {
+                        return Ok(Published {
+                            ack,
+                            retried: attempt > 1,
+                        });
+                    }
                     Err(error) if is_transient(&error) => error.to_string(),
                     Err(error) => {
                         tracing::error!(%error, subject = %message.subject, "JetStream refused an event.");

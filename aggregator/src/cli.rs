@@ -150,8 +150,7 @@ pub async fn publish<S: Store>(
     let js = async_nats::jetstream::new(client.clone());
     let bucket = PolicyBucket::open(&js, &config.nats).await?;
     for row in rows {
-        let policy = projects::policy_of(store, row).await?;
-        bucket.put(&policy).await?;
+        bucket.publish(store, &row.id).await?;
     }
     client.flush().await.ok();
     Ok(())

@@ -153,6 +153,20 @@ pub struct DatabaseConfig {
     /// Pool size for PostgreSQL. SQLite always uses one connection: one writer, no
     /// lock contention between our own connections.
     pub max_connections: u32,
+    /// SQLite durability: `full` syncs every commit, so an acked event survives a power
+    /// loss; `normal` is faster but a power loss can drop the last commits, whose
+    /// messages were already acked and are not redelivered.
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// SQLite's `synchronous` setting (WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteSync {
+    /// Sync on every commit.
+    Full,
+    /// Sync at checkpoints only.
+    Normal,
 }
 
 impl Default for DatabaseConfig {
@@ -161,6 +175,7 @@ impl Default for DatabaseConfig {
             url: None,
             url_file: None,
             max_connections: 8,
+            sqlite_synchronous: SqliteSync::Full,
         }
     }
 }

@@ -70,7 +70,7 @@ pub enum DlqCommand {
         #[arg(long, required_unless_present = "all")]
         project: Option<String>,
         /// Every project's records.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "project")]
         all: bool,
         /// Only records that were replayed.
         #[arg(long)]
@@ -90,14 +90,18 @@ pub fn parse_since(text: &str, now: Timestamp) -> anyhow::Result<i64> {
     let n: i64 = number
         .parse()
         .with_context(|| format!("--since {text:?}: use RFC 3339 or e.g. 30m, 2h, 7d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => bail!("--since {text:?}: the unit must be s, m, h or d"),
     };
-    Ok(now.unix_millis() - secs * 1000)
+    let millis = n
+        .checked_mul(per_unit)
+        .and_then(|secs| secs.checked_mul(1000))
+        .with_context(|| format!("--since {text:?} is too far back"))?;
+    Ok(now.unix_millis().saturating_sub(millis))
 }
 
 fn row_json(row: &DeadLetterRow, with_body: bool) -> serde_json::Value {

@@ -2,7 +2,9 @@
 
 use async_nats::jetstream::{self, kv};
 use sendrealm_common::config::{NatsConfig, Storage};
-use sendrealm_common::policy::ProjectPolicy;
+
+use crate::projects;
+use crate::store::Store;
 
 /// Why a policy could not be published.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +14,14 @@ pub enum PublishPolicyError {
     Bucket {
         /// Bucket name.
         bucket: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database could not be read.
+    #[error("cannot read the policy of {project_id}: {reason}")]
+    Read {
+        /// The project.
+        project_id: String,
         /// Why.
         reason: String,
     },
@@ -27,6 +37,8 @@ pub enum PublishPolicyError {
 
 /// Revisions kept per key: the latest is what agents use, the rest is an audit trail.
 const HISTORY: i64 = 5;
+/// Compare-and-set rounds before giving up.
+const MAX_ATTEMPTS: usize = 10;
 
 /// Writes policies to the bucket.
 #[derive(Clone)]
@@ -65,14 +77,57 @@ impl PolicyBucket {
         Ok(PolicyBucket { store })
     }
 
-    /// Publishes one project's policy (agents apply it within moments).
-    pub async fn put(&self, policy: &ProjectPolicy) -> Result<u64, PublishPolicyError> {
-        self.store
-            .put(&policy.project_id, policy.to_json().into())
-            .await
-            .map_err(|e| PublishPolicyError::Put {
-                project_id: policy.project_id.clone(),
-                reason: e.to_string(),
-            })
+    /// Publishes one project's policy as the database holds it now (agents apply it
+    /// within moments).
+    ///
+    /// Writers compare and set: each reads the bucket's revision, then the database, then
+    /// writes only if the revision is unchanged, and starts over otherwise. So a stale
+    /// write (say, start-up republishing while a key is being revoked) can never land after
+    /// a newer one: the last write always carries a database read made after the one
+    /// before it.
+    pub async fn publish<S: Store>(
+        &self,
+        store: &S,
+        project_id: &str,
+    ) -> Result<u64, PublishPolicyError> {
+        let read_error = |reason: String| PublishPolicyError::Read {
+            project_id: project_id.to_owned(),
+            reason,
+        };
+        let put_error = |reason: String| PublishPolicyError::Put {
+            project_id: project_id.to_owned(),
+            reason,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let revision = self
+                .store
+                .entry(project_id)
+                .await
+                .map_err(|e| put_error(e.to_string()))?
+                .map(|entry| entry.revision);
+            let row = store
+                .project(project_id)
+                .await
+                .map_err(|e| read_error(e.to_string()))?
+                .ok_or_else(|| read_error("no such project".into()))?;
+            let policy = projects::policy_of(store, &row)
+                .await
+                .map_err(|e| read_error(e.to_string()))?;
+            let value = policy.to_json().into();
+            let written = match revision {
+                Some(revision) => match self.store.update(project_id, value, revision).await {
+                    Ok(revision) => Ok(revision),
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                    Err(e) => Err(e.to_string()),
+                },
+                None => match self.store.create(project_id, value).await {
+                    Ok(revision) => Ok(revision),
+                    Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            return written.map_err(put_error);
+        }
+        Err(put_error("too many concurrent writers".into()))
     }
 }

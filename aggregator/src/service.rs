@@ -18,7 +18,7 @@ use crate::emit::{self, SystemEvents};
 use crate::metrics::Metrics;
 use crate::policies::PolicyBucket;
 use crate::store::Store;
-use crate::{projects, retention, web};
+use crate::{retention, web};
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +140,12 @@ pub async fn run<S: Store>(
     {
         tracing::warn!(%error, "System events left in the outbox; they go out at next start.");
     }
-    if let Err(error) = client.flush().await {
-        tracing::warn!(%error, "Could not flush the NATS connection.");
+    // Bounded: while NATS is unreachable a flush would wait for the reconnect. Acks not
+    // sent only mean redeliveries, which the unique keys absorb.
+    match tokio::time::timeout(Duration::from_secs(2), client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "Could not flush the NATS connection."),
+        Err(_) => tracing::warn!("NATS unreachable at shutdown; pending acks were not sent."),
     }
     drop(state);
     store.close().await;
@@ -185,10 +189,10 @@ async fn sync_policies<S: Store>(
                 .map_err(|e| e.to_string())?;
             let rows = store.projects().await.map_err(|e| e.to_string())?;
             for row in &rows {
-                let policy = projects::policy_of(&store, row)
+                bucket
+                    .publish(&store, &row.id)
                     .await
                     .map_err(|e| e.to_string())?;
-                bucket.put(&policy).await.map_err(|e| e.to_string())?;
             }
             Ok::<usize, String>(rows.len())
         };

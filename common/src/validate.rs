@@ -320,8 +320,10 @@ pub fn validate(request: EventRequest, ctx: &EventContext<'_>) -> Result<Event, 
         .map(|e| identity::normalize_email(&e).map_err(|p| identity_error("email", p)))
         .transpose()?;
     if contact_id.is_none() && external_id.is_none() && email.is_none() {
-        return Err(Invalid::request(
+        // `param` names the field most clients fill in; the message names all three.
+        return Err(Invalid::field(
             ErrorCode::MissingIdentity,
+            "email",
             "one of `contact_id`, `external_id` or `email` is required",
         ));
     }

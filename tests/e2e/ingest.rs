@@ -113,3 +113,23 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(missing.status, 404);
     assert_eq!(missing.error_code(), "not_found");
 }
+
+#[tokio::test]
+async fn an_existing_stream_without_message_ttls_still_takes_events() {
+    use sendrealm_common::config::StreamConfig;
+    use sendrealm_e2e::aggregator::AdminCli;
+    use sendrealm_e2e::nats::NatsServer;
+
+    let nats = NatsServer::start();
+    // A stream made before per-message TTLs, or by hand without them.
+    let mut config = sendrealm_common::service::events_stream_config(&StreamConfig::default());
+    config.allow_message_ttl = false;
+    nats.jetstream().await.create_stream(config).await.unwrap();
+    let cli = AdminCli::sqlite(&nats);
+    let project = cli.create_project("p", &[]).await;
+    let agent = sendrealm_e2e::agent::Agent::start(&nats, &[]).await;
+    let reply = agent.send_event(&project.key, &docs_example()).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    assert!(agent.log().contains("does not allow per-message TTLs"));
+    agent.stop();
+}

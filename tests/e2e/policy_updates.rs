@@ -148,6 +148,22 @@ async fn revoked_and_rotated_keys_apply_within_seconds() {
 async fn the_agent_keeps_its_policies_while_the_bucket_is_unreachable() {
     let stack = Stack::start(&[], &[]).await;
     let body = json!({"event": "a.b", "external_id": "u"});
+    // Several revisions first: the recreated bucket numbers from 1 again, and the agent
+    // must not take its new, lower revisions for stale ones.
+    for i in 0..4 {
+        let name = format!("renamed-{i}");
+        stack
+            .cli
+            .json(&[
+                "project",
+                "update",
+                &stack.project.id,
+                "--name",
+                &name,
+                "--json",
+            ])
+            .await;
+    }
     let js = stack.nats.jetstream().await;
     js.delete_key_value(sendrealm_common::subjects::DEFAULT_POLICY_BUCKET)
         .await

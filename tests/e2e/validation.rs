@@ -63,7 +63,12 @@ async fn bad_events_get_their_status_and_code_and_never_reach_the_stream() {
             "reserved_event_name",
             Some("event"),
         ),
-        (event(json!({"email": null})), 422, "missing_identity", None),
+        (
+            event(json!({"email": null})),
+            422,
+            "missing_identity",
+            Some("email"),
+        ),
         (
             event(json!({"email": "olivia@"})),
             422,

@@ -60,27 +60,53 @@ impl From<sqlx::Error> for StoreError {
                     .map(str::to_owned)
                     .unwrap_or_else(|| db.message().to_owned()),
             },
+            sqlx::Error::Database(db) => match classify(db.code().as_deref()) {
+                Class::Race => StoreError::Conflict {
+                    constraint: db.message().to_owned(),
+                },
+                Class::Refused => StoreError::Database(error.to_string()),
+                Class::Transient => StoreError::Unavailable(error.to_string()),
+            },
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_) => StoreError::Unavailable(error.to_string()),
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    // PostgreSQL: connection exceptions (08xxx), shutdown (57P0x),
-                    // serialization/deadlock (40001/40P01). SQLite: BUSY (5), LOCKED (6).
-                    c.starts_with("08")
-                        || c.starts_with("57P")
-                        || c == "40001"
-                        || c == "40P01"
-                        || c == "5"
-                        || c == "6"
-                }) =>
-            {
-                StoreError::Unavailable(error.to_string())
-            }
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
             _ => StoreError::Database(error.to_string()),
         }
+    }
+}
+
+/// What a database error code means for the event that caused it.
+enum Class {
+    /// Concurrent writers collided: retry the batch at once.
+    Race,
+    /// The data itself is refused: retrying cannot help (the event is dead-lettered).
+    Refused,
+    /// The database is unwell (down, busy, timing out, failing over): retry later.
+    Transient,
+}
+
+/// Only data and constraint errors refuse an event; anything else is the database's
+/// condition and is retried, so a bad minute never dead-letters healthy events.
+fn classify(code: Option<&str>) -> Class {
+    let Some(code) = code else {
+        return Class::Transient;
+    };
+    if code == "40001" || code == "40P01" {
+        return Class::Race;
+    }
+    match code.parse::<u32>() {
+        // SQLite: the primary result code is the low byte. Constraint (19), mismatch (20),
+        // too big (18), range (25) are about the data.
+        Ok(extended) => match extended & 0xff {
+            18 | 19 | 20 | 25 => Class::Refused,
+            _ => Class::Transient,
+        },
+        // PostgreSQL SQLSTATE: class 22 (data exception) and 23 (integrity constraint).
+        Err(_) if code.starts_with("22") || code.starts_with("23") => Class::Refused,
+        Err(_) => Class::Transient,
     }
 }
 
@@ -813,7 +839,8 @@ macro_rules! with_store {
         let url = $config.resolved_url().map_err(anyhow::Error::from)?;
         match $crate::store::Backend::of_url(&url) {
             Some($crate::store::Backend::Sqlite) => {
-                let $store = $crate::store::SqliteStore::connect(&url).await?;
+                let $store =
+                    $crate::store::SqliteStore::connect(&url, $config.sqlite_synchronous).await?;
                 $body
             }
             Some($crate::store::Backend::Postgres) => {

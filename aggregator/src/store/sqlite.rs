@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 
 use super::write::write_batch_impl;
 use super::{Store, StoreError, insert_key_fn, shared_queries};
+use crate::config::SqliteSync;
 
 /// A SQLite-backed store.
 #[derive(Debug, Clone)]
@@ -23,14 +24,16 @@ insert_key_fn!(sqlx::Sqlite);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies migrations.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, sync: SqliteSync) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode: durable across process crashes; a power loss can drop
-            // the last commits. Events are still in JetStream until retention, so they
-            // would be redelivered only if unacked — see docs/durability.md.
-            .synchronous(SqliteSynchronous::Normal)
+            // Messages are acked after the commit: only FULL keeps an acked event through
+            // a power loss (docs/durability.md). NORMAL is the faster, weaker choice.
+            .synchronous(match sync {
+                SqliteSync::Full => SqliteSynchronous::Full,
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+            })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()

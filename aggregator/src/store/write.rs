@@ -328,25 +328,6 @@ macro_rules! write_batch_impl {
                 }
                 query.execute(&mut *tx).await?;
             }
-            for chunk in plan.conflicts.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO identity_conflicts (project_id, event_id, kind, value, identifier_contact, \
-                     resolved_contact, created_at) VALUES {}",
-                    row_placeholders(chunk.len(), 7)
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for c in chunk {
-                    query = query
-                        .bind(&c.project_id)
-                        .bind(&c.event_id)
-                        .bind(c.kind)
-                        .bind(&c.value)
-                        .bind(&c.identifier_contact)
-                        .bind(&c.resolved_contact)
-                        .bind(now);
-                }
-                query.execute(&mut *tx).await?;
-            }
             for chunk in plan.outbox.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!(
                     "INSERT INTO outbox (id, project_id, subject, msg_id, payload, created_at) VALUES {} \
@@ -393,6 +374,28 @@ macro_rules! write_batch_impl {
                         .bind(&e.region);
                 }
                 inserted.extend(query.fetch_all(&mut *tx).await?);
+            }
+            // Conflicts only for events this transaction stored: one that a concurrent
+            // writer stored first has its conflicts recorded there.
+            plan.conflicts.retain(|c| inserted.contains(&c.event_id));
+            for chunk in plan.conflicts.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO identity_conflicts (project_id, event_id, kind, value, identifier_contact, \
+                     resolved_contact, created_at) VALUES {}",
+                    row_placeholders(chunk.len(), 7)
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for c in chunk {
+                    query = query
+                        .bind(&c.project_id)
+                        .bind(&c.event_id)
+                        .bind(c.kind)
+                        .bind(&c.value)
+                        .bind(&c.identifier_contact)
+                        .bind(&c.resolved_contact)
+                        .bind(now);
+                }
+                query.execute(&mut *tx).await?;
             }
             tx.commit().await?;
 

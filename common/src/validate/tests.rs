@@ -96,7 +96,10 @@ fn refuses_reserved_names_from_customers_only() {
 
 #[test]
 fn requires_a_real_identity() {
-    assert_eq!(code_of(r#"{"event":"a.b"}"#).0, ErrorCode::MissingIdentity);
+    assert_eq!(
+        code_of(r#"{"event":"a.b"}"#),
+        (ErrorCode::MissingIdentity, Some("email".into()))
+    );
     assert_eq!(
         code_of(r#"{"event":"a.b","email":"nope"}"#),
         (ErrorCode::InvalidEmail, Some("email".into()))
