@@ -31,6 +31,8 @@ pub struct Target {
     /// A header carrying a unique id per request (for a peer that takes its dedupe id
     /// from a header instead of the body).
     pub id_header: Option<&'static str>,
+    /// Part of that id, so each measured round sends ids of its own.
+    pub round: u64,
 }
 
 /// What a run measured.
@@ -67,8 +69,8 @@ fn request_bytes(target: &Target, n: u64) -> Vec<u8> {
         out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
     }
     if let Some(name) = target.id_header {
-        // A UUID-shaped id, unique per run and request.
-        let run = std::process::id() as u64;
+        // A UUID-shaped id, unique per run, round and request.
+        let run = (std::process::id() as u64) << 32 | target.round;
         out.extend_from_slice(format!("{name}: {run:016x}{n:016x}\r\n").as_bytes());
     }
     out.extend_from_slice(

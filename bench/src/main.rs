@@ -441,6 +441,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 headers: vec![],
                 body: single_body(format!("{run_id}n")),
                 id_header: None,
+                round: 0,
             },
             naive.id(),
             Vec::new(),
@@ -453,6 +454,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 headers: auth.clone(),
                 body: single_body(format!("{run_id}a")),
                 id_header: None,
+                round: 0,
             },
             agent.pid(),
             Vec::new(),
@@ -467,6 +469,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 headers: vec![],
                 body: single_body(format!("{run_id}p")),
                 id_header: Some(peer::ID_HEADER),
+                round: 0,
             },
             peer.pid(),
             Vec::new(),
@@ -474,8 +477,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     for round in 0..plan.rounds {
         for (name, target, pid, results) in contenders.iter_mut() {
+            // Fresh idempotency keys (and peer message ids) every round: a key seen in an
+            // earlier round would be a replay, answered from JetStream's dedupe.
+            let mut target = target.clone();
+            target.body = single_body(format!("{run_id}r{round}{}", &name[..2]));
+            target.round = round as u64;
             let before = (cpu_secs(*pid), cpu_secs(nats_pid));
-            let outcome = closed(target, plan.connections, &plan).await?;
+            let outcome = closed(&target, plan.connections, &plan).await?;
             let requests = outcome.ok.max(1) as f64;
             let server_us = (cpu_secs(*pid) - before.0) / requests * 1e6;
             let nats_us = (cpu_secs(nats_pid) - before.1) / requests * 1e6;
@@ -525,6 +533,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         headers: auth.clone(),
         body: batch_body(format!("{run_id}b"), plan.batch_size),
         id_header: None,
+        round: 0,
     };
     let agent_batch = closed(&batch, plan.batch_connections, &plan).await?;
     let batch_rate = agent_batch.rate() * plan.batch_size as f64;
@@ -548,6 +557,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         headers: auth.clone(),
         body: single_body(format!("{run_id}h")),
         id_header: None,
+        round: 0,
     };
     let half_rate = (agent_rate / 2.0).max(10.0);
     let at_half = open(&half, half_rate, plan.connections, &plan).await?;
@@ -681,6 +691,7 @@ async fn load_only(url: &str, key: &str, cli: &Cli) -> anyhow::Result<()> {
         headers: vec![("Authorization".into(), format!("Bearer {key}"))],
         body,
         id_header: None,
+        round: 0,
     };
     let plan = Plan {
         phase: Duration::from_secs(cli.seconds),
@@ -745,6 +756,7 @@ async fn end_to_end_phase(
         headers: vec![("Authorization".into(), format!("Bearer {}", project.key))],
         body: single_body(format!("{run_id}e")),
         id_header: None,
+        round: 0,
     };
     let load = open(&target, rate, plan.connections, plan).await?;
     let e2e = end_to_end(&aggregator).await;
