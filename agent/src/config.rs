@@ -60,7 +60,7 @@ pub struct PublishConfig {
     pub retry_after_secs: u64,
     /// Give every event its project's retention as a per-message TTL (`Nats-TTL`), so the
     /// stream drops it on time. Off: the stream's `max_age` is the only limit in JetStream
-    /// (the database still purges per project); JetStream then ingests ~15 % faster.
+    /// (the database still purges per project); JetStream then ingests a little faster.
     pub message_ttl: bool,
 }
 
