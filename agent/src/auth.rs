@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use sendrealm_common::apikey::bearer_token;
+
 use crate::policy::{Policies, Project};
 
 /// Why a request is not authenticated.
@@ -32,25 +34,9 @@ pub fn authenticate(
     policies.project_for_key(key).ok_or(AuthError::Invalid)
 }
 
-/// The token of a `Bearer` credential (scheme case-insensitive, per RFC 9110).
-fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_bearer_tokens() {
-        assert_eq!(bearer_token("Bearer srk_1"), Some("srk_1"));
-        assert_eq!(bearer_token("bearer   srk_1 "), Some("srk_1"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("srk_1"), None);
-    }
 
     #[test]
     fn unloaded_policies_are_not_ready_rather_than_unauthorized() {

@@ -423,11 +423,14 @@ impl<S: Store> Consumer<S> {
         self.metrics.nacked(1);
         let project = record::project_of(message.subject.as_str(), &self.stream.subject_prefix);
         self.metrics.project(&project, |stats| stats.nacked += 1);
-        if let Ok(info) = message.info() {
-            self.failures
-                .record(info.stream_sequence, error, Timestamp::now().unix_millis());
-        }
-        let delivered = message.info().map(|i| i.delivered).unwrap_or(1).max(1) as usize;
+        let delivered = match message.info() {
+            Ok(info) => {
+                self.failures
+                    .record(info.stream_sequence, error, Timestamp::now().unix_millis());
+                info.delivered.max(1) as usize
+            }
+            Err(_) => 1,
+        };
         let backoff = &self.config.backoff_ms;
         let delay = backoff
             .get(delivered - 1)

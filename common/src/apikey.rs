@@ -15,6 +15,14 @@ pub fn hash_api_key_hex(key: &str) -> String {
     hex::encode(hash_api_key(key))
 }
 
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, per
+/// RFC 9110); `None` for other schemes or an empty token.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Parses a hex hash back into bytes; `None` when it is not 64 hex digits.
 pub fn parse_key_hash(hex_hash: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
@@ -25,6 +33,15 @@ pub fn parse_key_hash(hex_hash: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_bearer_tokens() {
+        assert_eq!(bearer_token("Bearer srk_1"), Some("srk_1"));
+        assert_eq!(bearer_token("bearer   srk_1 "), Some("srk_1"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("srk_1"), None);
+    }
 
     #[test]
     fn hash_round_trips_through_hex() {

@@ -84,6 +84,7 @@ async fn a_crash_between_commit_and_ack_loses_and_duplicates_nothing() {
         &[],
         &[
             ("SENDREALM_CONSUMER__BATCH_SIZE", "50"),
+            ("SENDREALM_CONSUMER__CONCURRENCY", "1"),
             ("SENDREALM_CONSUMER__BACKOFF_MS", "[1000]"),
         ],
     )
@@ -96,21 +97,23 @@ async fn a_crash_between_commit_and_ack_loses_and_duplicates_nothing() {
         let reply = pipeline.stack.agent.send_batch(&key, events).await;
         assert_eq!(reply.json()["accepted"], 500);
     }
-    // SIGKILL mid-stream: some batches are committed but not acked.
+    // SIGKILL mid-stream: batches in hand may be committed but not acked.
     wait::until(STORED, "some events to be stored", || async {
         (count_events(&pipeline, "page.viewed").await > 0).then_some(())
     })
     .await;
-    let crashed = std::mem::replace(
-        &mut pipeline.aggregator,
-        Aggregator::spawn(
-            &pipeline.stack.nats,
-            &pipeline.stack.cli,
-            &[("SENDREALM_CONSUMER__BACKOFF_MS", "[1000]")],
-        )
-        .await,
+    pipeline.aggregator.crash();
+    let at_crash = count_events(&pipeline, "page.viewed").await;
+    assert!(
+        at_crash < 3000,
+        "the crash must come before the stream is drained ({at_crash})"
     );
-    crashed.kill();
+    pipeline.aggregator = Aggregator::spawn(
+        &pipeline.stack.nats,
+        &pipeline.stack.cli,
+        &[("SENDREALM_CONSUMER__BACKOFF_MS", "[1000]")],
+    )
+    .await;
     wait_count(&pipeline, "page.viewed", 3000, Duration::from_secs(60)).await;
     wait_count(&pipeline, "sendrealm.contact.created", 50, STORED).await;
     assert_eq!(

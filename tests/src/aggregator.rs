@@ -240,4 +240,9 @@ impl Aggregator {
     pub fn kill(mut self) {
         self.service.process.kill();
     }
+
+    /// Kills with SIGKILL in place (a crash), leaving a stopped handle behind.
+    pub fn crash(&mut self) {
+        self.service.process.kill();
+    }
 }

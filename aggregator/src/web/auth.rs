@@ -54,11 +54,12 @@ pub async fn authorize<S: Store>(
 /// browser sends it for the backoffice page).
 fn credential(header: &str) -> Option<String> {
     use base64::Engine as _;
+    if let Some(token) = apikey::bearer_token(header) {
+        return Some(token.to_owned());
+    }
     let (scheme, value) = header.trim().split_once(' ')?;
     let value = value.trim();
-    if scheme.eq_ignore_ascii_case("bearer") {
-        Some(value.to_owned())
-    } else if scheme.eq_ignore_ascii_case("basic") {
+    if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(value)
             .ok()?;
