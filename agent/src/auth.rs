@@ -42,7 +42,7 @@ mod tests {
     fn unloaded_policies_are_not_ready_rather_than_unauthorized() {
         let policies = Policies::default();
         assert_eq!(
-            authenticate(&policies, Some("Bearer srk_x")).unwrap_err(),
+            authenticate(&policies, Some("Bearer sk_x")).unwrap_err(),
             AuthError::NotReady
         );
         assert_eq!(

@@ -10,7 +10,7 @@ use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
 use bytes::Bytes;
 use futures::future::join_all;
 use sendrealm_common::error_code::ErrorCode;
-use sendrealm_common::event::{Event, Source, Timestamp};
+use sendrealm_common::event::{self, Event, Source, Timestamp};
 use sendrealm_common::subjects;
 use sendrealm_common::validate::{self, EventContext, Invalid};
 use serde::Deserialize;
@@ -60,13 +60,37 @@ impl IngestError {
     }
 }
 
-/// An accepted event: the event object as stored.
+/// An accepted event: the `data` object of the answer (the event as stored, with its
+/// resolved identity and `deduplicated`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
     /// Newly stored (`202`).
     New(Bytes),
     /// The idempotency key was seen before: the original event (`200`).
     Replayed(Bytes),
+}
+
+/// The `data` object for an event's JSON.
+fn data(event_json: &[u8], event: &Event, deduplicated: bool) -> Bytes {
+    Bytes::from(event::data_json(
+        event_json,
+        event.resolved_identity(),
+        Some(deduplicated),
+    ))
+}
+
+/// The `data` object of a replay: the original as stored, its ids in today's form.
+fn replayed(original: &[u8], fallback: &Event) -> Bytes {
+    match Event::from_json(original) {
+        Ok(mut stored) => {
+            stored.normalize_legacy_ids();
+            data(&stored.to_json(), &stored, true)
+        }
+        Err(error) => {
+            tracing::warn!(%error, event_id = %fallback.id, "Original of a duplicate is unreadable; answering with the resent event.");
+            data(&fallback.to_json(), fallback, true)
+        }
+    }
 }
 
 /// The outcome of one event, with the rate budget left after it (when it was counted).
@@ -226,18 +250,20 @@ impl Ingest {
         };
         self.metrics.ack(outcome, started.elapsed());
         if !ack.duplicate {
-            return Ok(Accepted::New(payload));
+            return Ok(Accepted::New(data(&payload, event, false)));
         }
         // The key was seen inside the duplicate window: answer with what was stored then.
         match self.original(ack.sequence).await? {
             // Our own earlier attempt was stored and only its ack was lost: a new event.
-            Some(original) if retried && original == payload => Ok(Accepted::New(payload)),
-            Some(original) => Ok(Accepted::Replayed(original)),
+            Some(original) if retried && original == payload => {
+                Ok(Accepted::New(data(&payload, event, false)))
+            }
+            Some(original) => Ok(Accepted::Replayed(replayed(&original, event))),
             None => {
                 // The original is gone (retention or purge) but was accepted once; its id is
                 // derived from the key, so this body names the same event.
                 tracing::warn!(event_id = %event.id, sequence = ack.sequence, "Original of a duplicate no longer in the stream.");
-                Ok(Accepted::Replayed(payload))
+                Ok(Accepted::Replayed(data(&payload, event, true)))
             }
         }
     }

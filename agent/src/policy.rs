@@ -305,26 +305,26 @@ mod tests {
     #[test]
     fn keys_resolve_to_projects_and_revocation_applies() {
         let policies = Policies::default();
-        policies.upsert(1, policy("proj_a", "srk_a", 5));
+        policies.upsert(1, policy("proj_a", "sk_a", 5));
         assert_eq!(
-            policies.project_for_key("srk_a").unwrap().policy.project_id,
+            policies.project_for_key("sk_a").unwrap().policy.project_id,
             "proj_a"
         );
-        assert!(policies.project_for_key("srk_b").is_none());
-        let mut revoked = policy("proj_a", "srk_a", 5);
+        assert!(policies.project_for_key("sk_b").is_none());
+        let mut revoked = policy("proj_a", "sk_a", 5);
         revoked.api_key_hashes.clear();
         policies.upsert(2, revoked);
-        assert!(policies.project_for_key("srk_a").is_none());
+        assert!(policies.project_for_key("sk_a").is_none());
     }
 
     #[test]
     fn older_revisions_are_ignored() {
         let policies = Policies::default();
-        policies.upsert(5, policy("proj_a", "srk_new", 5));
-        policies.upsert(3, policy("proj_a", "srk_old", 5));
-        assert!(policies.project_for_key("srk_old").is_none());
+        policies.upsert(5, policy("proj_a", "sk_new", 5));
+        policies.upsert(3, policy("proj_a", "sk_old", 5));
+        assert!(policies.project_for_key("sk_old").is_none());
         policies.remove(4, "proj_a");
-        assert!(policies.project_for_key("srk_new").is_some());
+        assert!(policies.project_for_key("sk_new").is_some());
         policies.remove(6, "proj_a");
         assert!(policies.is_empty());
     }
@@ -332,16 +332,16 @@ mod tests {
     #[test]
     fn a_replay_replaces_revisions_and_drops_missing_projects() {
         let policies = Policies::default();
-        policies.upsert(7, policy("proj_a", "srk_a", 5));
-        policies.upsert(8, policy("proj_b", "srk_b", 5));
+        policies.upsert(7, policy("proj_a", "sk_a", 5));
+        policies.upsert(8, policy("proj_b", "sk_b", 5));
         // A recreated bucket numbers from 1 again and no longer holds proj_b.
-        policies.replace_all(vec![(1, policy("proj_a", "srk_a", 5))]);
-        assert!(policies.project_for_key("srk_b").is_none());
-        let mut revoked = policy("proj_a", "srk_a", 5);
+        policies.replace_all(vec![(1, policy("proj_a", "sk_a", 5))]);
+        assert!(policies.project_for_key("sk_b").is_none());
+        let mut revoked = policy("proj_a", "sk_a", 5);
         revoked.api_key_hashes.clear();
         policies.upsert(2, revoked);
         assert!(
-            policies.project_for_key("srk_a").is_none(),
+            policies.project_for_key("sk_a").is_none(),
             "revision 2 is newer now"
         );
     }
@@ -349,23 +349,23 @@ mod tests {
     #[test]
     fn an_empty_replay_keeps_the_last_known_policies() {
         let policies = Policies::default();
-        policies.upsert(3, policy("proj_a", "srk_a", 5));
+        policies.upsert(3, policy("proj_a", "sk_a", 5));
         policies.replace_all(Vec::new());
-        assert!(policies.project_for_key("srk_a").is_some());
+        assert!(policies.project_for_key("sk_a").is_some());
     }
 
     #[test]
     fn limiter_survives_unrelated_updates() {
         let policies = Policies::default();
-        policies.upsert(1, policy("proj_a", "srk_a", 5));
-        let before = Arc::clone(&policies.project_for_key("srk_a").unwrap().limiter);
-        let mut renamed = policy("proj_a", "srk_a", 5);
+        policies.upsert(1, policy("proj_a", "sk_a", 5));
+        let before = Arc::clone(&policies.project_for_key("sk_a").unwrap().limiter);
+        let mut renamed = policy("proj_a", "sk_a", 5);
         renamed.name = "Renamed".into();
         policies.upsert(2, renamed);
-        let after = Arc::clone(&policies.project_for_key("srk_a").unwrap().limiter);
+        let after = Arc::clone(&policies.project_for_key("sk_a").unwrap().limiter);
         assert!(Arc::ptr_eq(&before, &after));
-        policies.upsert(3, policy("proj_a", "srk_a", 6));
-        let changed = Arc::clone(&policies.project_for_key("srk_a").unwrap().limiter);
+        policies.upsert(3, policy("proj_a", "sk_a", 6));
+        let changed = Arc::clone(&policies.project_for_key("sk_a").unwrap().limiter);
         assert!(!Arc::ptr_eq(&before, &changed));
     }
 }

@@ -91,10 +91,12 @@ enum Decoded {
 /// Reads and re-checks a message: the agent validated it, but anything may be published
 /// to the stream, so the aggregator trusts nothing it cannot check cheaply.
 fn decode(message: &Message, prefix: &str) -> Decoded {
-    let event = match Event::from_json(&message.payload) {
+    let mut event = match Event::from_json(&message.payload) {
         Ok(event) => event,
         Err(error) => return Decoded::Poison(format!("undecodable event: {error}")),
     };
+    // Messages published before ids became UUIDs are stored under the same ids, rewritten.
+    event.normalize_legacy_ids();
     if !is_valid_project_id(&event.project_id) {
         return Decoded::Poison(format!("invalid project id {:?}", event.project_id));
     }

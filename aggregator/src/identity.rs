@@ -9,9 +9,6 @@
 
 use sendrealm_common::identity::IdentityKind;
 
-/// Prefix of contact ids.
-pub const CONTACT_ID_PREFIX: &str = "ct_";
-
 /// The identifiers an event carries (already validated and normalised by the agent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identifiers<'a> {
@@ -122,11 +119,6 @@ pub fn plan(ids: &Identifiers<'_>, found: &Found<'_>) -> Plan {
         link,
         conflicts,
     }
-}
-
-/// A fresh, time-ordered contact id.
-pub fn new_contact_id() -> String {
-    format!("{CONTACT_ID_PREFIX}{}", uuid::Uuid::now_v7().simple())
 }
 
 #[cfg(test)]

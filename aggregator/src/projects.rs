@@ -215,7 +215,7 @@ pub async fn rotate_key<S: Store>(
 /// Revokes one key, named by its id (`key_…`) or by the key itself.
 pub async fn revoke_key<S: Store>(store: &S, id: &str, key: &str) -> Result<(), ProjectError> {
     existing(store, id).await?;
-    let key_id = if key.starts_with(API_KEY_PREFIX) {
+    let key_id = if apikey::looks_like_api_key(key) {
         let hash = apikey::hash_api_key_hex(key);
         store
             .keys(id)

@@ -3,7 +3,15 @@
 use sha2::{Digest, Sha256};
 
 /// Prefix of every project API key, so a leaked key is recognisable in scans.
-pub const API_KEY_PREFIX: &str = "srk_";
+pub const API_KEY_PREFIX: &str = "sk_";
+/// Prefix of keys issued by earlier releases; they keep working (only hashes are compared).
+pub const LEGACY_API_KEY_PREFIX: &str = "srk_";
+
+/// Whether a string has the shape of a project API key (current or legacy prefix), as
+/// opposed to a key id (`key_…`).
+pub fn looks_like_api_key(text: &str) -> bool {
+    text.starts_with(API_KEY_PREFIX) || text.starts_with(LEGACY_API_KEY_PREFIX)
+}
 
 /// The SHA-256 of a key: the only form a key is stored in, compared or published.
 pub fn hash_api_key(key: &str) -> [u8; 32] {
@@ -36,18 +44,18 @@ mod tests {
 
     #[test]
     fn parses_bearer_tokens() {
-        assert_eq!(bearer_token("Bearer srk_1"), Some("srk_1"));
-        assert_eq!(bearer_token("bearer   srk_1 "), Some("srk_1"));
+        assert_eq!(bearer_token("Bearer sk_1"), Some("sk_1"));
+        assert_eq!(bearer_token("bearer   sk_1 "), Some("sk_1"));
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("srk_1"), None);
+        assert_eq!(bearer_token("sk_1"), None);
     }
 
     #[test]
     fn hash_round_trips_through_hex() {
-        let hex_hash = hash_api_key_hex("srk_test");
+        let hex_hash = hash_api_key_hex("sk_test");
         assert_eq!(hex_hash.len(), 64);
-        assert_eq!(parse_key_hash(&hex_hash), Some(hash_api_key("srk_test")));
+        assert_eq!(parse_key_hash(&hex_hash), Some(hash_api_key("sk_test")));
         assert_eq!(parse_key_hash("zz"), None);
     }
 }

@@ -167,16 +167,19 @@ impl ErrorCode {
     }
 }
 
-/// The inner error object of every error body: `{"type","code","message","param"}`.
+/// The inner error object of every error body, in the documented order
+/// `{"code","message","details"}` plus ours, `"type"` and `"param"`.
 #[derive(Debug, serde::Serialize)]
 pub struct ErrorBody<'a> {
-    /// The code's group.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
     /// The stable code.
     pub code: &'static str,
     /// A message for humans.
     pub message: &'a str,
+    /// Structured facts about the refusal (a limit, a count), or `null`.
+    pub details: Option<&'a serde_json::Value>,
+    /// The code's group.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
     /// The field at fault.
     pub param: Option<&'a str>,
 }
@@ -188,17 +191,29 @@ impl<'a> ErrorBody<'a> {
             kind: code.error_type(),
             code: code.as_str(),
             message,
+            details: None,
             param,
         }
     }
 
-    /// The whole error response body, `{"error": {…}}`, as JSON.
-    pub fn envelope_json(&self) -> Vec<u8> {
+    /// The same body with details.
+    pub fn with_details(mut self, details: Option<&'a serde_json::Value>) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// The whole error response body, `{"status": <HTTP status>, "error": {…}}`, as JSON.
+    pub fn envelope_json(&self, status: u16) -> Vec<u8> {
         #[derive(serde::Serialize)]
         struct Envelope<'b, 'c> {
+            status: u16,
             error: &'b ErrorBody<'c>,
         }
-        serde_json::to_vec(&Envelope { error: self }).unwrap_or_default()
+        serde_json::to_vec(&Envelope {
+            status,
+            error: self,
+        })
+        .unwrap_or_default()
     }
 }
 
@@ -227,6 +242,23 @@ mod tests {
         for (i, code) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(code.index(), i);
         }
+    }
+
+    #[test]
+    fn error_bodies_have_the_documented_shape() {
+        let details = serde_json::json!({"limit_bytes": 10});
+        let body = ErrorBody::new(ErrorCode::PayloadTooLarge, "too big", Some("payload"))
+            .with_details(Some(&details));
+        let json: serde_json::Value = serde_json::from_slice(&body.envelope_json(413)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"status": 413, "error": {"code": "payload_too_large",
+                "message": "too big", "details": {"limit_bytes": 10},
+                "type": "invalid_request_error", "param": "payload"}})
+        );
+        let plain = ErrorBody::new(ErrorCode::NotFound, "no", None).envelope_json(404);
+        let json: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+        assert!(json["error"]["details"].is_null() && json["error"]["param"].is_null());
     }
 
     #[test]

@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::identity::IdentityKind;
+
 /// A point in time with millisecond precision, written as RFC 3339 in UTC
 /// (`2026-06-08T14:15:00.000Z`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -159,10 +161,11 @@ pub enum EventObject {
     Event,
 }
 
-/// An accepted event: the JetStream message body, the `202` body and the stored row.
+/// An accepted event: the JetStream message body, the `data` of the `202` body and the
+/// stored row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
-    /// `evt_` + 32 hex digits; derived from the idempotency key when there is one.
+    /// A UUID; name-based from the idempotency key when there is one (see [`crate::id`]).
     pub id: String,
     /// Always `"event"`.
     #[serde(default)]
@@ -203,11 +206,98 @@ impl Event {
         serde_json::from_slice(bytes)
     }
 
+    /// The identifier that wins the resolution order (`contact_id` → `external_id` →
+    /// `email`), with its normalised value.
+    pub fn resolved_identity(&self) -> Option<(IdentityKind, &str)> {
+        resolved_identity(
+            self.contact_id.as_deref(),
+            self.external_id.as_deref(),
+            self.email.as_deref(),
+        )
+    }
+
+    /// Rewrites ids written by earlier releases (`evt_…`, `ct_…`) in canonical UUID form,
+    /// so messages and records made before the upgrade read like new ones.
+    pub fn normalize_legacy_ids(&mut self) {
+        if let Some(id) = crate::id::parse_event_id(&self.id) {
+            self.id = id;
+        }
+        if let Some(contact) = self
+            .contact_id
+            .as_deref()
+            .and_then(crate::id::parse_contact_id)
+        {
+            self.contact_id = Some(contact);
+        }
+    }
+
     /// The JetStream `Nats-Msg-Id` of this event: `project_id:idempotency_key` when a key
     /// was given, the event id otherwise, so any retry of the same publish is deduplicated.
     pub fn msg_id(&self) -> String {
         crate::id::msg_id(&self.project_id, self.idempotency_key.as_deref(), &self.id)
     }
+}
+
+/// The first present of `contact_id`, `external_id` and `email`: the identifier that
+/// decides which contact an event belongs to.
+pub fn resolved_identity<'a>(
+    contact_id: Option<&'a str>,
+    external_id: Option<&'a str>,
+    email: Option<&'a str>,
+) -> Option<(IdentityKind, &'a str)> {
+    contact_id
+        .map(|v| (IdentityKind::ContactId, v))
+        .or(external_id.map(|v| (IdentityKind::ExternalId, v)))
+        .or(email.map(|v| (IdentityKind::Email, v)))
+}
+
+/// The `data` object of an answer: an event object's JSON with the documented
+/// `resolved_identity_type`, `resolved_identity_value` and (on ingest answers)
+/// `deduplicated` appended. The event bytes are spliced in as they are: the agent
+/// serialises an event once, for the stream and the answer alike.
+pub fn data_json(
+    event_json: &[u8],
+    resolved: Option<(IdentityKind, &str)>,
+    deduplicated: Option<bool>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(event_json.len() + 128);
+    // An event object always ends with its closing brace; anything else is passed through.
+    let Some(body) = event_json.strip_suffix(b"}") else {
+        return event_json.to_vec();
+    };
+    out.extend_from_slice(body);
+    if body.iter().rev().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""resolved_identity_type":"#);
+    match resolved {
+        Some((kind, value)) => {
+            out.push(b'"');
+            out.extend_from_slice(kind.as_str().as_bytes());
+            out.extend_from_slice(br#"","resolved_identity_value":"#);
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, value);
+        }
+        None => out.extend_from_slice(br#"null,"resolved_identity_value":null"#),
+    }
+    if let Some(deduplicated) = deduplicated {
+        out.extend_from_slice(if deduplicated {
+            br#","deduplicated":true"#.as_slice()
+        } else {
+            br#","deduplicated":false"#.as_slice()
+        });
+    }
+    out.push(b'}');
+    out
+}
+
+/// Wraps a `data` object as a success body: `{"data": …}`.
+pub fn data_envelope(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 9);
+    out.extend_from_slice(br#"{"data":"#);
+    out.extend_from_slice(data);
+    out.push(b'}');
+    out
 }
 
 /// The empty payload used when a request has none.
@@ -230,7 +320,7 @@ mod tests {
     #[test]
     fn event_round_trips_with_raw_payload() {
         let event = Event {
-            id: "evt_1".into(),
+            id: "0190b0a0-0000-7000-8000-000000000001".into(),
             object: EventObject::Event,
             project_id: "proj_1".into(),
             event: "order.completed".into(),
@@ -251,5 +341,39 @@ mod tests {
         let back = Event::from_json(json.as_bytes()).unwrap();
         assert_eq!(back.payload.get(), event.payload.get());
         assert_eq!(back.msg_id(), "proj_1:k");
+    }
+
+    #[test]
+    fn data_adds_the_resolved_identity_and_dedupe_flag() {
+        let json = br#"{"id":"x","email":"a@b.co"}"#;
+        let data = data_json(json, Some((IdentityKind::Email, "a@b.co")), Some(true));
+        let value: serde_json::Value = serde_json::from_slice(&data_envelope(&data)).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"data": {"id": "x", "email": "a@b.co",
+                "resolved_identity_type": "email", "resolved_identity_value": "a@b.co",
+                "deduplicated": true}})
+        );
+        let data = data_json(b"{}", None, None);
+        let value: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        assert!(value["resolved_identity_type"].is_null());
+        assert!(value.get("deduplicated").is_none());
+    }
+
+    #[test]
+    fn contact_id_wins_then_external_id_then_email() {
+        assert_eq!(
+            resolved_identity(Some("c"), Some("x"), Some("e")),
+            Some((IdentityKind::ContactId, "c"))
+        );
+        assert_eq!(
+            resolved_identity(None, Some("x"), Some("e")),
+            Some((IdentityKind::ExternalId, "x"))
+        );
+        assert_eq!(
+            resolved_identity(None, None, Some("e")),
+            Some((IdentityKind::Email, "e"))
+        );
+        assert_eq!(resolved_identity(None, None, None), None);
     }
 }

@@ -29,6 +29,8 @@ pub struct Invalid {
     pub param: Option<String>,
     /// A message for humans.
     pub message: String,
+    /// Structured facts about the refusal (e.g. a limit), for the error's `details`.
+    pub details: Option<serde_json::Value>,
 }
 
 impl Invalid {
@@ -38,6 +40,7 @@ impl Invalid {
             code,
             param: Some(param.to_owned()),
             message: message.into(),
+            details: None,
         }
     }
 
@@ -47,7 +50,14 @@ impl Invalid {
             code,
             param: None,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// The same refusal with structured details.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 }
 
@@ -257,7 +267,8 @@ fn check_payload(payload: Option<Box<RawValue>>, limit: u32) -> Result<Box<RawVa
             format!(
                 "`payload` is {size} bytes; this project's event_payload_limit_bytes is {limit}"
             ),
-        ));
+        )
+        .with_details(serde_json::json!({"limit_bytes": limit, "size_bytes": size})));
     }
     Ok(payload)
 }
@@ -310,10 +321,39 @@ pub fn check_idempotency_key(key: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Checks a `contact_id`: the platform's contact ids are UUIDs (the legacy `ct_<hex>` form
+/// is read too); anything else can only name nobody, so it is refused here rather than
+/// accepted and never stored. Returns the canonical form.
+pub fn check_contact_id(value: &str) -> Result<String, Invalid> {
+    let trimmed = value.trim();
+    if identity::is_placeholder(trimmed) {
+        return Err(identity_error(
+            "contact_id",
+            if trimmed.is_empty() {
+                IdentityProblem::Blank
+            } else {
+                IdentityProblem::Placeholder(trimmed.to_owned())
+            },
+        ));
+    }
+    crate::id::parse_contact_id(trimmed).ok_or_else(|| {
+        Invalid::field(
+            ErrorCode::InvalidIdentity,
+            "contact_id",
+            "`contact_id` must be a contact id: a UUID such as \
+             c671f89b-3ec1-4c58-9ad2-4ef8c2917cda",
+        )
+    })
+}
+
 /// Validates a parsed request and builds the event to publish.
 pub fn validate(request: EventRequest, ctx: &EventContext<'_>) -> Result<Event, Invalid> {
     check_event_name_for(&request.event, ctx.source)?;
-    let contact_id = check_optional_id("contact_id", request.contact_id)?;
+    let contact_id = request
+        .contact_id
+        .as_deref()
+        .map(check_contact_id)
+        .transpose()?;
     let external_id = check_optional_id("external_id", request.external_id)?;
     let email = request
         .email

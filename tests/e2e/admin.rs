@@ -20,7 +20,7 @@ async fn exercise(cli: &AdminCli, nats: &NatsServer) {
     let id = created["project"]["id"].as_str().unwrap().to_owned();
     let key = created["api_key"].as_str().unwrap().to_owned();
     assert!(id.starts_with("proj_"));
-    assert!(key.starts_with("srk_"));
+    assert!(key.starts_with("sk_"));
     assert_eq!(created["project"]["event_payload_limit_bytes"], 1000);
     assert_eq!(created["project"]["retention_secs"], 7 * 86_400);
 

@@ -20,23 +20,34 @@ async fn each_event_of_a_batch_is_answered_in_order() {
     assert_eq!(body["object"], "batch");
     let results = body["results"].as_array().unwrap();
     assert_eq!(results.len(), 7);
+    // Each item is what `POST /events` would answer: `data`, or `error`, with its status.
     let codes: Vec<_> = results
         .iter()
-        .map(|r| (r["status"].as_u64().unwrap(), r["code"].as_str().unwrap()))
+        .map(|r| {
+            let outcome = match (&r["data"], &r["error"]) {
+                (data, _) if data["deduplicated"] == true => "deduplicated",
+                (data, _) if data["deduplicated"] == false => "accepted",
+                (_, error) => error["code"].as_str().unwrap(),
+            };
+            (r["status"].as_u64().unwrap(), outcome)
+        })
         .collect();
     // Items 0 and 4 share a key: one is stored, the other replays it (either order).
     let mut keyed = [codes[0], codes[4]];
     keyed.sort();
-    assert_eq!(keyed, [(200, "idempotent_replayed"), (202, "accepted")]);
+    assert_eq!(keyed, [(200, "deduplicated"), (202, "accepted")]);
     assert_eq!(codes[1], (422, "invalid_event_name"));
     assert_eq!(codes[2], (202, "accepted"));
     assert_eq!(codes[3], (403, "reserved_event_name"));
     assert_eq!(codes[5], (422, "unknown_field"));
     assert_eq!(codes[6], (400, "invalid_request"));
-    assert_eq!(results[0]["event"]["id"], results[4]["event"]["id"]);
-    assert_eq!(results[2]["event"]["payload"], json!({"n": 2}));
+    assert_eq!(results[0]["data"]["id"], results[4]["data"]["id"]);
+    assert_eq!(results[2]["data"]["payload"], json!({"n": 2}));
+    assert_eq!(results[2]["data"]["resolved_identity_type"], "external_id");
+    assert_eq!(results[2]["data"]["resolved_identity_value"], "u-2");
     assert_eq!(results[1]["retryable"], false);
     assert_eq!(results[1]["error"]["param"], "event");
+    assert_eq!(results[3]["error"]["code"], "reserved_event_name");
     assert_eq!(body["accepted"], 2);
     assert_eq!(body["replayed"], 1);
     assert_eq!(body["rejected"], 4);
@@ -96,7 +107,7 @@ async fn a_batch_costs_one_unit_of_rate_limit_per_event() {
     assert!(
         limited
             .iter()
-            .all(|r| r["retryable"] == true && r["code"] == "rate_limited")
+            .all(|r| r["retryable"] == true && r["error"]["code"] == "rate_limited")
     );
     assert!(reply.header("retry-after").is_some());
     assert_eq!(stack.stream_len().await, accepted);

@@ -154,7 +154,7 @@ async fn the_same_key_after_the_duplicate_window_is_still_one_event() {
         },
     )
     .await;
-    assert_eq!(second.json()["id"], first.json()["id"]);
+    assert_eq!(second.data()["id"], first.data()["id"]);
     // Two copies in the stream (the contact.created system event is the third message),
     // one event in the database.
     wait::until(STORED, "both copies to be consumed", || async {
@@ -187,7 +187,7 @@ async fn poison_is_terminated_at_once_and_does_not_block_the_rest() {
             &json!({"event": "order.completed", "email": "a@b.co"}),
         )
         .await
-        .json();
+        .data();
     let good_id = valid["id"].as_str().unwrap().to_owned();
     js.publish(subject("order.completed"), "{not json".into())
         .await

@@ -72,7 +72,7 @@ async fn failing_events_are_retried_with_growing_backoff_then_dead_lettered_and_
         )
         .await;
     assert_eq!(reply.status, 202);
-    let event_id = reply.json()["id"].as_str().unwrap().to_owned();
+    let event_id = reply.data()["id"].as_str().unwrap().to_owned();
 
     let mut times = Vec::new();
     while times.len() < 4 {
@@ -199,7 +199,7 @@ async fn poison_is_dead_lettered_with_its_error_once() {
         .agent
         .send_event(
             &stack.project.key,
-            &json!({"event": "a.b", "contact_id": "ct_nobody"}),
+            &json!({"event": "a.b", "contact_id": sendrealm_common::id::new_contact_id()}),
         )
         .await;
     assert_eq!(reply.status, 202);
@@ -315,7 +315,7 @@ async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for() {
                 let n = batch * 500 + i;
                 if n % 20 == 0 {
                     // Valid at the edge, unplaceable at the aggregator: poison.
-                    json!({"event": "mix.test", "contact_id": format!("ct_missing_{n}"), "idempotency_key": format!("m{n}")})
+                    json!({"event": "mix.test", "contact_id": sendrealm_common::id::new_contact_id(), "idempotency_key": format!("m{n}")})
                 } else {
                     json!({"event": "mix.test", "email": format!("u{}@example.com", n % 50), "idempotency_key": format!("m{n}")})
                 }

@@ -13,7 +13,7 @@ async fn stored(pipeline: &Pipeline, id: &str) -> serde_json::Value {
     wait::until(STORED, "the event to be stored", || async {
         let (status, body) = pipeline
             .aggregator
-            .get(&format!("/v1/events/{id}"), ADMIN_TOKEN)
+            .get_data(&format!("/v1/events/{id}"), ADMIN_TOKEN)
             .await;
         (status == 200).then_some(body)
     })
@@ -27,7 +27,7 @@ async fn send(pipeline: &Pipeline, event: serde_json::Value) -> serde_json::Valu
         .send_event(&pipeline.stack.project.key, &event)
         .await;
     assert_eq!(reply.status, 202, "{}", reply.text);
-    stored(pipeline, reply.json()["id"].as_str().unwrap()).await
+    stored(pipeline, reply.data()["id"].as_str().unwrap()).await
 }
 
 async fn email_then_external_id_then_contact_id_is_one_contact(database: Database) {
@@ -59,7 +59,7 @@ async fn email_then_external_id_then_contact_id_is_one_contact(database: Databas
 
     let (status, body) = pipeline
         .aggregator
-        .get(&format!("/v1/contacts/{contact}"), ADMIN_TOKEN)
+        .get_data(&format!("/v1/contacts/{contact}"), ADMIN_TOKEN)
         .await;
     assert_eq!(status, 200);
     let mut identifiers: Vec<(String, String)> = body["identifiers"]
@@ -90,7 +90,7 @@ async fn email_then_external_id_then_contact_id_is_one_contact(database: Databas
     // An unknown contact_id falls through to the email; alone it cannot be placed.
     let fell_through = send(
         &pipeline,
-        json!({"event": "a.b", "contact_id": "ct_unknown", "email": "olivia@example.com"}),
+        json!({"event": "a.b", "contact_id": sendrealm_common::id::new_contact_id(), "email": "olivia@example.com"}),
     )
     .await;
     assert_eq!(fell_through["contact_id"], contact.as_str());
@@ -166,7 +166,7 @@ async fn an_unplaceable_contact_id_is_rejected_not_retried() {
         .agent
         .send_event(
             &pipeline.stack.project.key,
-            &json!({"event": "a.b", "contact_id": "ct_nobody"}),
+            &json!({"event": "a.b", "contact_id": sendrealm_common::id::new_contact_id()}),
         )
         .await;
     assert_eq!(

@@ -12,7 +12,7 @@ async fn docs_example_is_accepted_and_in_the_stream() {
         .send_event(&stack.project.key, &docs_example())
         .await;
     assert_eq!(reply.status, 202, "{}", reply.text);
-    let event = reply.json();
+    let event = reply.data();
     assert_eq!(event["object"], "event");
     assert_eq!(event["project_id"], stack.project.id.as_str());
     assert_eq!(event["event"], "order.completed");
@@ -26,11 +26,18 @@ async fn docs_example_is_accepted_and_in_the_stream() {
     assert_eq!(event["source"], "api");
     assert_eq!(event["region"], "test-1");
     assert!(event["contact_id"].is_null() && event["external_id"].is_null());
-    assert!(event["id"].as_str().unwrap().starts_with("evt_"));
+    let id = event["id"].as_str().unwrap();
+    assert_eq!(
+        id,
+        sendrealm_common::id::event_id_for_key(&stack.project.id, "evt_order_completed_ord_123")
+    );
+    assert_eq!(event["resolved_identity_type"], "email");
+    assert_eq!(event["resolved_identity_value"], "olivia@example.com");
+    assert_eq!(event["deduplicated"], false);
     assert!(event["received_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(reply.header("ratelimit-limit"), Some("200"));
 
-    // Read it back with a NATS client: same bytes, dedupe id and retention TTL on it.
+    // Read it back with a NATS client: the event object, dedupe id and retention TTL on it.
     let subject = event_subject(DEFAULT_SUBJECT_PREFIX, &stack.project.id, "order.completed");
     let stored = stack
         .stream()
@@ -38,7 +45,17 @@ async fn docs_example_is_accepted_and_in_the_stream() {
         .get_last_raw_message_by_subject(&subject)
         .await
         .expect("the event is in the stream");
-    assert_eq!(String::from_utf8_lossy(&stored.payload), reply.text);
+    let in_stream: serde_json::Value = serde_json::from_slice(&stored.payload).unwrap();
+    let mut answered = event.clone();
+    for answer_only in [
+        "resolved_identity_type",
+        "resolved_identity_value",
+        "deduplicated",
+    ] {
+        answered.as_object_mut().unwrap().remove(answer_only);
+        assert!(in_stream.get(answer_only).is_none());
+    }
+    assert_eq!(in_stream, answered);
     let headers = stored.headers;
     assert_eq!(
         headers.get("Nats-Msg-Id").map(|v| v.as_str()),
@@ -70,10 +87,14 @@ async fn email_is_normalized_before_publishing() {
         .await;
     assert_eq!(messy.status, 202, "{}", messy.text);
     assert_eq!(clean.status, 202, "{}", clean.text);
-    assert_eq!(messy.json()["email"], "olivia@example.com");
-    assert_eq!(messy.json()["email"], clean.json()["email"]);
+    assert_eq!(messy.data()["email"], "olivia@example.com");
+    assert_eq!(messy.data()["email"], clean.data()["email"]);
+    assert_eq!(
+        messy.data()["resolved_identity_value"],
+        "olivia@example.com"
+    );
     // Without idempotency keys these are two events, each with a fresh id.
-    assert_ne!(messy.json()["id"], clean.json()["id"]);
+    assert_ne!(messy.data()["id"], clean.data()["id"]);
     assert_eq!(stack.stream_len().await, 2);
 }
 

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 mod admin;
+mod api_shapes;
 mod batch;
 mod bench;
 mod config_files;
@@ -16,6 +17,7 @@ mod outage;
 mod pipeline;
 mod policy_updates;
 mod retention;
+mod upgrade;
 mod validation;
 
 use serde_json::{Value, json};

@@ -63,7 +63,7 @@ async fn metrics_parse_and_histograms_move_when_events_flow() {
     }
     stack
         .agent
-        .send_event("srk_bad", &json!({"event": "a.b", "external_id": "u"}))
+        .send_event("sk_bad", &json!({"event": "a.b", "external_id": "u"}))
         .await;
 
     let after = parse(&stack.agent.get("/metrics").await.unwrap().text);
@@ -135,7 +135,7 @@ async fn the_backoffice_shows_latency_and_failures_per_project_in_a_browser() {
         .agent
         .send_event(
             &stack.project.key,
-            &json!({"event": "a.b", "contact_id": "ct_nobody"}),
+            &json!({"event": "a.b", "contact_id": sendrealm_common::id::new_contact_id()}),
         )
         .await;
     let aggregator = &pipeline.aggregator;

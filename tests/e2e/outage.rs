@@ -66,7 +66,7 @@ async fn jetstream_down_gives_503_never_202_and_recovers_without_restart() {
     // An attempt during the restart may have been stored with its ack lost (503); the
     // retry with the same key then replays it (200). Either way it is stored once.
     assert!([200, 202].contains(&after.status), "{}", after.text);
-    assert_eq!(after.json()["idempotency_key"], "k-after");
+    assert_eq!(after.data()["idempotency_key"], "k-after");
     stack.agent.wait_ready().await;
     // Events refused while JetStream was down were not stored: only the first and last are.
     let mut ids = Vec::new();

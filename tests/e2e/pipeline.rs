@@ -16,22 +16,30 @@ async fn docs_example_is_stored_with_its_contact(database: Database) {
     let key = &stack.project.key;
     let accepted = stack.agent.send_event(key, &docs_example()).await;
     assert_eq!(accepted.status, 202, "{}", accepted.text);
-    let id = accepted.json()["id"].as_str().unwrap().to_owned();
+    let id = accepted.data()["id"].as_str().unwrap().to_owned();
 
     let agg = &pipeline.aggregator;
     let stored = sendrealm_e2e::wait::until(STORED, "the event to be stored", || async {
-        let (status, body) = agg.get(&format!("/v1/events/{id}"), key).await;
+        let (status, body) = agg.get_data(&format!("/v1/events/{id}"), key).await;
         (status == 200).then_some(body)
     })
     .await;
     assert_eq!(stored["event"], "order.completed");
     assert_eq!(stored["email"], "olivia@example.com");
     assert_eq!(stored["payload"], docs_example()["payload"]);
-    assert_eq!(stored["received_at"], accepted.json()["received_at"]);
+    assert_eq!(stored["received_at"], accepted.data()["received_at"]);
+    assert_eq!(stored["resolved_identity_type"], "email");
+    assert_eq!(stored["resolved_identity_value"], "olivia@example.com");
     let contact_id = stored["contact_id"].as_str().unwrap().to_owned();
-    assert!(contact_id.starts_with("ct_"));
+    assert_eq!(
+        sendrealm_common::id::parse_contact_id(&contact_id).as_deref(),
+        Some(contact_id.as_str()),
+        "contact ids are canonical UUIDs"
+    );
 
-    let (status, contact) = agg.get(&format!("/v1/contacts/{contact_id}"), key).await;
+    let (status, contact) = agg
+        .get_data(&format!("/v1/contacts/{contact_id}"), key)
+        .await;
     assert_eq!(status, 200, "{contact}");
     assert_eq!(
         contact["identifiers"],
@@ -77,7 +85,7 @@ async fn docs_example_is_stored_with_its_contact(database: Database) {
     assert_eq!(status, 404);
     let (status, _) = agg.get(&format!("/v1/events/{id}"), ADMIN_TOKEN).await;
     assert_eq!(status, 200);
-    let (status, body) = agg.get("/v1/events", "srk_wrong").await;
+    let (status, body) = agg.get("/v1/events", "sk_wrong").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (401, Some("invalid_api_key"))

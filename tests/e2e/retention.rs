@@ -39,8 +39,8 @@ async fn short_retention_removes_old_events_from_db_and_stream_only_for_that_pro
     )
     .await;
     let url = pipeline.database_url();
-    let short_id = short.json()["id"].as_str().unwrap().to_owned();
-    let kept_id = kept.json()["id"].as_str().unwrap().to_owned();
+    let short_id = short.data()["id"].as_str().unwrap().to_owned();
+    let kept_id = kept.data()["id"].as_str().unwrap().to_owned();
     wait::until(Duration::from_secs(20), "both events stored", || async {
         (db::count(
             &url,

@@ -215,7 +215,7 @@ async fn malformed_requests_and_bad_keys_are_refused() {
     );
     assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
     let reply = agent
-        .send_event("srk_not_a_real_key", &crate::docs_example())
+        .send_event("sk_not_a_real_key", &crate::docs_example())
         .await;
     assert_eq!(
         (reply.status, reply.error_code().as_str()),

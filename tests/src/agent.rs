@@ -38,6 +38,17 @@ impl Reply {
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
     }
 
+    /// The `data` object of a success body (`{"data": …}`), checked to be there.
+    pub fn data(&self) -> Value {
+        let body = self.json();
+        assert!(
+            body["data"].is_object(),
+            "no `data` object in the body: {}",
+            self.text
+        );
+        body["data"].clone()
+    }
+
     /// A header as a string.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())

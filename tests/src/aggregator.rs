@@ -207,22 +207,34 @@ impl Aggregator {
         )
     }
 
-    /// All stored events of a project (admin view), following cursors.
+    /// All stored events of a project (admin view), page by page (`after` the last id).
     pub async fn all_events(&self, project_id: &str) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
+        let mut out: Vec<Value> = Vec::new();
         loop {
             let mut path = format!("/v1/events?project_id={project_id}&limit=100");
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
+            if let Some(last) = out.last() {
+                path.push_str(&format!(
+                    "&after={}",
+                    last["id"].as_str().expect("event id")
+                ));
             }
             let (status, page) = self.get(&path, ADMIN_TOKEN).await;
             assert_eq!(status, 200, "{page}");
+            assert_eq!(page["object"], "list", "{page}");
             out.extend(page["data"].as_array().cloned().unwrap_or_default());
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => return out,
+            if page["has_more"] != true {
+                return out;
             }
+        }
+    }
+
+    /// GET one object (`{"data": …}`) with a token; returns status and the `data`, or the
+    /// whole body when there is none (errors).
+    pub async fn get_data(&self, path: &str, token: &str) -> (u16, Value) {
+        let (status, body) = self.get(path, token).await;
+        match body.get("data") {
+            Some(data) if status < 300 => (status, data.clone()),
+            _ => (status, body),
         }
     }
 

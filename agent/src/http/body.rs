@@ -26,10 +26,12 @@ pub fn require_json(content_type: Option<&str>) -> Result<(), ApiError> {
 }
 
 fn too_large(cap: u64) -> ApiError {
-    ApiError::new(
+    let mut error = ApiError::new(
         ErrorCode::BodyTooLarge,
         format!("the request body exceeds this agent's limit of {cap} bytes"),
-    )
+    );
+    error.details = Some(Box::new(serde_json::json!({ "limit_bytes": cap })));
+    error
 }
 
 /// Reads the body, refusing it as soon as it passes `cap`: at once when `Content-Length`

@@ -1,7 +1,8 @@
 //! The one mapping from refusals to HTTP: status, headers and the error envelope.
 //!
-//! `{"error":{"type","code","message","param"}}` for every error, including warp's own
-//! rejections (unknown route, wrong method). 5xx bodies never carry internal detail.
+//! `{"status","error":{"code","message","details","type","param"}}` for every error,
+//! including warp's own rejections (unknown route, wrong method). 5xx bodies never carry
+//! internal detail.
 
 use std::convert::Infallible;
 
@@ -21,6 +22,9 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault.
     pub param: Option<String>,
+    /// Structured facts for the error's `details` (a limit, a wait); boxed, as they are
+    /// rare and errors travel in `Result`s.
+    pub details: Option<Box<serde_json::Value>>,
     /// `Retry-After` seconds.
     pub retry_after: Option<u64>,
     /// `RateLimit-*` headers.
@@ -36,6 +40,7 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            details: None,
             retry_after: None,
             rate: None,
         }
@@ -49,10 +54,15 @@ impl ApiError {
             IngestError::Invalid(invalid) => {
                 api.message = invalid.message;
                 api.param = invalid.param;
+                api.details = invalid.details.map(Box::new);
             }
             IngestError::RateLimited(exceeded) => {
                 api.retry_after = Some(exceeded.retry_after_secs);
                 api.rate = Some(exceeded.info);
+                api.details = Some(Box::new(serde_json::json!({
+                    "limit": exceeded.info.limit,
+                    "retry_after_secs": exceeded.retry_after_secs,
+                })));
             }
             IngestError::Auth(_) | IngestError::Publish(_) | IngestError::Original(_) => {}
         }
@@ -61,6 +71,9 @@ impl ApiError {
                            accepted. Retry with the same idempotency_key."
                 .into();
             api.retry_after = Some(retry_after_secs);
+            api.details = Some(Box::new(
+                serde_json::json!({ "retry_after_secs": retry_after_secs }),
+            ));
         }
         if code.status() >= 500 && code != ErrorCode::ServiceUnavailable {
             // The cause goes to the log, never to the client.
@@ -70,14 +83,20 @@ impl ApiError {
         api
     }
 
-    /// The inner error object, for batch items.
+    /// The error object.
     pub fn body(&self) -> ErrorBody<'_> {
         ErrorBody::new(self.code, &self.message, self.param.as_deref())
+            .with_details(self.details.as_deref())
+    }
+
+    /// The body of this error, `{"status","error"}`; also a batch item.
+    pub fn envelope_json(&self) -> Vec<u8> {
+        self.body().envelope_json(self.code.status())
     }
 
     /// The full HTTP response.
     pub fn into_response(self) -> Response {
-        let json = self.body().envelope_json();
+        let json = self.envelope_json();
         let mut response = json_response(
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             json.into(),

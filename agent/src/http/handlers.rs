@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use futures::Stream;
-use sendrealm_common::event::Timestamp;
+use sendrealm_common::event::{Timestamp, data_envelope};
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
@@ -132,9 +132,9 @@ where
 
 fn single_response(state: &State, outcome: Outcome) -> Response {
     let mut response = match outcome.result {
-        Ok(Accepted::New(event)) => json_response(StatusCode::ACCEPTED, event),
-        Ok(Accepted::Replayed(event)) => {
-            let mut response = json_response(StatusCode::OK, event);
+        Ok(Accepted::New(data)) => json_response(StatusCode::ACCEPTED, data_envelope(&data).into()),
+        Ok(Accepted::Replayed(data)) => {
+            let mut response = json_response(StatusCode::OK, data_envelope(&data).into());
             response
                 .headers_mut()
                 .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
@@ -148,10 +148,13 @@ fn single_response(state: &State, outcome: Outcome) -> Response {
     response
 }
 
-/// Writes `{"object":"batch","accepted":n,"replayed":n,"rejected":n,"results":[…]}`,
-/// splicing each stored event's bytes in as they are (no re-serialisation).
+/// Writes `{"object":"batch","accepted":n,"replayed":n,"rejected":n,"results":[…]}`, one
+/// result per event in request order: `{"status":202,"data":{…}}` (or 200 with
+/// `deduplicated: true`), or `{"status":…,"retryable":…,"error":{…}}` — each exactly the
+/// body `POST /events` would have answered, plus its status. Stored events' bytes are
+/// spliced in as they are (no re-serialisation).
 fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
-    let mut results = Vec::with_capacity(outcomes.len() * 512);
+    let mut results = Vec::with_capacity(outcomes.len() * 600);
     let (mut accepted, mut replayed, mut rejected) = (0usize, 0usize, 0usize);
     let mut retry_after: Option<u64> = None;
     let mut last_rate = None;
@@ -163,20 +166,13 @@ fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
         }
         last_rate = outcome.rate.or(last_rate);
         match outcome.result {
-            Ok(Accepted::New(event)) => {
+            Ok(Accepted::New(data)) => {
                 accepted += 1;
-                item(&mut results, 202, "accepted", false, b"event", &event);
+                item(&mut results, 202, None, b"data", &data);
             }
-            Ok(Accepted::Replayed(event)) => {
+            Ok(Accepted::Replayed(data)) => {
                 replayed += 1;
-                item(
-                    &mut results,
-                    200,
-                    "idempotent_replayed",
-                    false,
-                    b"event",
-                    &event,
-                );
+                item(&mut results, 200, None, b"data", &data);
             }
             Err(error) => {
                 rejected += 1;
@@ -194,8 +190,7 @@ fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
                 item(
                     &mut results,
                     code.status(),
-                    code.as_str(),
-                    code.retryable(),
+                    Some(code.retryable()),
                     b"error",
                     &body,
                 );
@@ -224,10 +219,13 @@ fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
     response
 }
 
-fn item(out: &mut Vec<u8>, status: u16, code: &str, retryable: bool, key: &[u8], json: &[u8]) {
-    out.extend_from_slice(
-        format!(r#"{{"status":{status},"code":"{code}","retryable":{retryable},""#).as_bytes(),
-    );
+/// One batch result: `{"status":S[,"retryable":R],"<key>":<json>}`.
+fn item(out: &mut Vec<u8>, status: u16, retryable: Option<bool>, key: &[u8], json: &[u8]) {
+    out.extend_from_slice(format!(r#"{{"status":{status},"#).as_bytes());
+    if let Some(retryable) = retryable {
+        out.extend_from_slice(format!(r#""retryable":{retryable},"#).as_bytes());
+    }
+    out.push(b'"');
     out.extend_from_slice(key);
     out.extend_from_slice(b"\":");
     out.extend_from_slice(json);

@@ -159,7 +159,7 @@ pub struct ApiKeyRow {
 pub struct EventRow {
     /// Row order (time-ordered, for cursors).
     pub seq: i64,
-    /// `evt_…`.
+    /// A UUID (see `sendrealm_common::id`).
     pub id: String,
     /// Project.
     pub project_id: String,
@@ -192,7 +192,7 @@ pub struct EventRow {
 /// A contact.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct ContactRow {
-    /// `ct_…`.
+    /// A UUIDv7.
     pub id: String,
     /// Project.
     pub project_id: String,

@@ -34,7 +34,7 @@ pub enum WriteOutcome {
 /// A contact to create.
 #[derive(Debug, Clone)]
 pub struct NewContact {
-    /// `ct_…`.
+    /// A UUIDv7.
     pub id: String,
     /// Owning project.
     pub project_id: String,
@@ -161,7 +161,7 @@ pub fn plan_batch(
                 conflicts,
             } => (contact, link, conflicts),
             Plan::Create { link } => {
-                let contact = identity::new_contact_id();
+                let contact = sendrealm_common::id::new_contact_id();
                 created.insert(contact.clone(), event.project_id.clone());
                 plan.contacts.push(NewContact {
                     id: contact.clone(),

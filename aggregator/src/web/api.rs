@@ -11,7 +11,7 @@ use warp::reply::Response;
 
 use super::State;
 use super::auth::{Scope, authorize};
-use super::reply::{ApiError, json, respond};
+use super::reply::{ApiError, data, json, respond};
 use crate::store::{EventFilter, EventRow, Store};
 
 /// Default page size of `GET /v1/events`.
@@ -35,11 +35,30 @@ pub struct EventQuery {
     pub event: Option<String>,
     /// Page size, 1–100.
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    /// The id of the last event of the previous page: the page continues after it.
+    pub after: Option<String>,
 }
 
-/// A stored event as the API shows it: `contact_id` is the contact it resolved to.
+/// A stored event as the API shows it, as the `data` object: the event object (with
+/// `contact_id` the contact it resolved to), plus the identifier that won resolution.
+pub fn event_data(row: EventRow) -> Result<Vec<u8>, ApiError> {
+    let resolved = sendrealm_common::event::resolved_identity(
+        row.sent_contact_id.as_deref(),
+        row.external_id.as_deref(),
+        row.email.as_deref(),
+    )
+    .map(|(kind, value)| (kind, value.to_owned()));
+    let event = event_object(row)?;
+    Ok(sendrealm_common::event::data_json(
+        &event.to_json(),
+        resolved
+            .as_ref()
+            .map(|(kind, value)| (*kind, value.as_str())),
+        None,
+    ))
+}
+
+/// A stored event as an event object: `contact_id` is the contact it resolved to.
 pub fn event_object(row: EventRow) -> Result<Event, ApiError> {
     let payload = RawValue::from_string(row.payload).map_err(|e| {
         tracing::error!(error = %e, event_id = %row.id, "Stored payload is not JSON.");
@@ -66,12 +85,20 @@ pub fn event_object(row: EventRow) -> Result<Event, ApiError> {
     })
 }
 
-#[derive(Serialize)]
-struct Page {
-    object: &'static str,
-    data: Vec<Event>,
-    has_more: bool,
-    next_cursor: Option<String>,
+/// `{"object":"list","data":[…],"has_more":…}` around objects already serialised.
+fn page(items: &[Vec<u8>], has_more: bool) -> Response {
+    let mut out = Vec::with_capacity(items.iter().map(Vec::len).sum::<usize>() + 64);
+    out.extend_from_slice(br#"{"object":"list","data":["#);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(br#"],"has_more":"#);
+    out.extend_from_slice(if has_more { b"true" } else { b"false" });
+    out.push(b'}');
+    json(200, out)
 }
 
 /// `GET /v1/events`.
@@ -113,20 +140,36 @@ async fn list<S: Store>(
             format!("limit must be 1-{MAX_LIMIT}"),
         ));
     }
-    let before_seq = query
-        .cursor
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::param(ErrorCode::InvalidRequest, "cursor", "invalid cursor"))
-        })
-        .transpose()?;
+    let before_seq = match query.after {
+        None => None,
+        Some(after) => {
+            let no_such = || {
+                ApiError::param(
+                    ErrorCode::InvalidRequest,
+                    "after",
+                    format!("`after` names no event of yours: {after:?}"),
+                )
+            };
+            let id = sendrealm_common::id::parse_event_id(&after).ok_or_else(no_such)?;
+            let row = state
+                .store
+                .event(&id)
+                .await?
+                .filter(|row| scope.allows(&row.project_id))
+                .ok_or_else(no_such)?;
+            Some(row.seq)
+        }
+    };
     // An identifier that names no contact matches no event.
     let contact_id = match (query.contact_id, query.external_id, query.email) {
-        (Some(contact_id), _, _) => Some(contact_id),
+        (Some(contact_id), _, _) => match sendrealm_common::id::parse_contact_id(&contact_id) {
+            Some(contact_id) => Some(contact_id),
+            None => return Ok(page(&[], false)),
+        },
         (None, Some(external_id), _) => {
             match resolve(state, project_id.as_deref(), "external_id", &external_id).await? {
                 Some(contact) => Some(contact),
-                None => return Ok(empty_page()),
+                None => return Ok(page(&[], false)),
             }
         }
         (None, None, Some(email)) => {
@@ -135,7 +178,7 @@ async fn list<S: Store>(
             })?;
             match resolve(state, project_id.as_deref(), "email", &email).await? {
                 Some(contact) => Some(contact),
-                None => return Ok(empty_page()),
+                None => return Ok(page(&[], false)),
             }
         }
         (None, None, None) => None,
@@ -151,30 +194,11 @@ async fn list<S: Store>(
     let mut rows = state.store.events(&filter).await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = has_more
-        .then(|| rows.last().map(|r| r.seq.to_string()))
-        .flatten();
-    let data = rows
+    let items = rows
         .into_iter()
-        .map(event_object)
+        .map(event_data)
         .collect::<Result<Vec<_>, _>>()?;
-    let page = Page {
-        object: "list",
-        data,
-        has_more,
-        next_cursor,
-    };
-    Ok(json(200, serde_json::to_vec(&page).unwrap_or_default()))
-}
-
-fn empty_page() -> Response {
-    let page = Page {
-        object: "list",
-        data: Vec::new(),
-        has_more: false,
-        next_cursor: None,
-    };
-    json(200, serde_json::to_vec(&page).unwrap_or_default())
+    Ok(page(&items, has_more))
 }
 
 /// The contact an identifier names in the project, if any.
@@ -208,14 +232,15 @@ pub async fn get_event<S: Store>(
                 authorization.as_deref(),
             )
             .await?;
+            let not_found = || ApiError::new(ErrorCode::NotFound, format!("no event {id}"));
+            let canonical = sendrealm_common::id::parse_event_id(&id).ok_or_else(not_found)?;
             let row = state
                 .store
-                .event(&id)
+                .event(&canonical)
                 .await?
                 .filter(|row| scope.allows(&row.project_id))
-                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no event {id}")))?;
-            let event = event_object(row)?;
-            Ok(json(200, event.to_json()))
+                .ok_or_else(not_found)?;
+            Ok(data(200, &event_data(row)?))
         }
         .await,
     )
@@ -251,12 +276,14 @@ pub async fn get_contact<S: Store>(
                 authorization.as_deref(),
             )
             .await?;
+            let not_found = || ApiError::new(ErrorCode::NotFound, format!("no contact {id}"));
+            let canonical = sendrealm_common::id::parse_contact_id(&id).ok_or_else(not_found)?;
             let contact = state
                 .store
-                .contact(&id)
+                .contact(&canonical)
                 .await?
                 .filter(|c| scope.allows(&c.project_id))
-                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no contact {id}")))?;
+                .ok_or_else(not_found)?;
             let identifiers = state
                 .store
                 .identifiers(&contact.id)
@@ -275,7 +302,7 @@ pub async fn get_contact<S: Store>(
                 created_at: Timestamp::from_unix_millis(contact.created_at),
                 identifiers,
             };
-            Ok(json(200, serde_json::to_vec(&object).unwrap_or_default()))
+            Ok(data(200, &serde_json::to_vec(&object).unwrap_or_default()))
         }
         .await,
     )

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// The query parameter at fault.
     pub param: Option<String>,
+    /// Structured facts for the error's `details`.
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            details: None,
         }
     }
 
@@ -35,12 +38,15 @@ impl ApiError {
             code,
             message: message.into(),
             param: Some(param.to_owned()),
+            details: None,
         }
     }
 
     /// The HTTP response.
     pub fn into_response(self) -> Response {
-        let body = ErrorBody::new(self.code, &self.message, self.param.as_deref()).envelope_json();
+        let body = ErrorBody::new(self.code, &self.message, self.param.as_deref())
+            .with_details(self.details.as_ref())
+            .envelope_json(self.code.status());
         let mut response = json(self.code.status(), body);
         if self.code.status() == 401 {
             response
@@ -80,6 +86,11 @@ pub fn json(status: u16, body: Vec<u8>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// A success body: `{"data": …}` around a JSON object.
+pub fn data(status: u16, object: &[u8]) -> Response {
+    json(status, sendrealm_common::event::data_envelope(object))
 }
 
 /// Either the response or the error's response.

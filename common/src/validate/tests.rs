@@ -205,3 +205,37 @@ fn maps_json_errors_to_codes_and_fields() {
         (ErrorCode::InvalidFieldType, Some("occurred_at".into()))
     );
 }
+
+#[test]
+fn contact_id_must_be_a_uuid() {
+    for bad in ["5", "ct_5", "user_42", "c671f89b-3ec1-4c58-9ad2"] {
+        let body = format!(r#"{{"event":"a.b","contact_id":{bad:?}}}"#);
+        assert_eq!(
+            code_of(&body),
+            (ErrorCode::InvalidIdentity, Some("contact_id".into())),
+            "{bad}"
+        );
+    }
+    let event =
+        check(r#"{"event":"a.b","contact_id":" C671F89B-3EC1-4C58-9AD2-4EF8C2917CDA "}"#).unwrap();
+    assert_eq!(
+        event.contact_id.as_deref(),
+        Some("c671f89b-3ec1-4c58-9ad2-4ef8c2917cda"),
+        "stored in canonical form"
+    );
+    // Contact ids of earlier releases name the same contact.
+    let legacy =
+        check(r#"{"event":"a.b","contact_id":"ct_c671f89b3ec14c589ad24ef8c2917cda"}"#).unwrap();
+    assert_eq!(legacy.contact_id, event.contact_id);
+}
+
+#[test]
+fn payload_too_large_names_the_limit_in_details() {
+    let over = format!(r#"{{"k":"{}"}}"#, "x".repeat(57));
+    let body = format!(r#"{{"event":"a.b","email":"a@b.co","payload":{over}}}"#);
+    let err = check(&body).unwrap_err();
+    assert_eq!(
+        err.details,
+        Some(serde_json::json!({"limit_bytes": 64, "size_bytes": 65}))
+    );
+}
