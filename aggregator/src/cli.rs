@@ -141,8 +141,8 @@ fn print_issued(row: &ProjectRow, key: &IssuedKey, json: bool) {
 }
 
 /// Publishes the policies of `rows` to the bucket.
-pub async fn publish<S: Store>(
-    store: &S,
+pub async fn publish(
+    store: &Store,
     config: &AggregatorConfig,
     rows: &[ProjectRow],
 ) -> anyhow::Result<()> {
@@ -156,8 +156,8 @@ pub async fn publish<S: Store>(
     Ok(())
 }
 
-async fn publish_or_warn<S: Store>(
-    store: &S,
+async fn publish_or_warn(
+    store: &Store,
     config: &AggregatorConfig,
     row: &ProjectRow,
 ) -> anyhow::Result<()> {
@@ -173,8 +173,8 @@ async fn publish_or_warn<S: Store>(
 }
 
 /// Runs one `project` command.
-pub async fn project<S: Store>(
-    store: S,
+pub async fn project(
+    store: Store,
     config: &AggregatorConfig,
     command: ProjectCommand,
 ) -> anyhow::Result<()> {

@@ -39,10 +39,14 @@ pub struct AggregatorConfig {
 pub struct ConsumerConfig {
     /// Durable name; aggregators sharing it share the work.
     pub durable: String,
-    /// Most events per pull and per transaction.
+    /// Most messages per pull request.
     pub batch_size: usize,
-    /// Batches stored at the same time (each in its own transaction). SQLite has one
-    /// writer, so more than 2 only queues there; PostgreSQL gains up to its pool size.
+    /// Most events stored in one transaction. Transactions grow to this while a backlog
+    /// exists (each commit and index page is then shared by many events) and stay small
+    /// when the pipeline is idle.
+    pub max_transaction_events: usize,
+    /// Transactions in flight at once. SQLite has one writer, so more only queues there;
+    /// PostgreSQL gains up to its pool size.
     pub concurrency: usize,
     /// Deliveries before an event goes to the dead-letter queue.
     pub max_deliver: i64,
@@ -57,8 +61,9 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         ConsumerConfig {
             durable: "sendrealm-aggregator".into(),
-            batch_size: 500,
-            concurrency: 4,
+            batch_size: 1_000,
+            max_transaction_events: 10_000,
+            concurrency: 2,
             max_deliver: 6,
             backoff_ms: vec![10_000, 30_000, 60_000, 300_000, 900_000],
             max_ack_pending: 20_000,

@@ -149,8 +149,8 @@ fn print_row(row: &DeadLetterRow) {
 }
 
 /// Runs one `dlq` command.
-pub async fn dlq<S: Store>(
-    store: S,
+pub async fn dlq(
+    store: Store,
     config: &AggregatorConfig,
     command: DlqCommand,
 ) -> anyhow::Result<()> {
@@ -247,8 +247,8 @@ pub async fn dlq<S: Store>(
 /// Replays every pending record matching `filter`, page by page, printing progress.
 /// Each record is marked as soon as it is published, so a rerun after an interruption
 /// continues with the rest.
-async fn replay_all<S: Store>(
-    store: &S,
+async fn replay_all(
+    store: &Store,
     js: &async_nats::jetstream::Context,
     filter: DeadLetterFilter,
     dry_run: bool,

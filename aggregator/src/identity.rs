@@ -5,15 +5,18 @@
 //! attach to the first contact found by precedence, link the identifiers nobody owns yet,
 //! record (never "fix") identifiers that name another contact, or create a contact when
 //! nothing matches. A `contact_id` is the platform's own id: an unknown one falls through
-//! to the event's other identifiers, and with none left the event cannot be placed.
+//! to the event's other identifiers; with none left the event is kept with its identity
+//! unresolved (the edge cannot know which contact ids exist, and its `202` promised the
+//! event would be stored).
 
 use sendrealm_common::identity::IdentityKind;
+use uuid::Uuid;
 
 /// The identifiers an event carries (already validated and normalised by the agent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identifiers<'a> {
     /// The platform contact id, if sent.
-    pub contact_id: Option<&'a str>,
+    pub contact_id: Option<Uuid>,
     /// The customer's id, if sent.
     pub external_id: Option<&'a str>,
     /// The normalised email, if sent.
@@ -34,17 +37,17 @@ impl<'a> Identifiers<'a> {
 
 /// What the store found for each identifier.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Found<'a> {
+pub struct Found {
     /// The `contact_id` exists in the event's project.
     pub contact_exists: bool,
     /// The contact the `external_id` names.
-    pub by_external_id: Option<&'a str>,
+    pub by_external_id: Option<Uuid>,
     /// The contact the email names.
-    pub by_email: Option<&'a str>,
+    pub by_email: Option<Uuid>,
 }
 
-impl<'a> Found<'a> {
-    fn owner(&self, kind: IdentityKind) -> Option<&'a str> {
+impl Found {
+    fn owner(&self, kind: IdentityKind) -> Option<Uuid> {
         match kind {
             IdentityKind::ContactId => None,
             IdentityKind::ExternalId => self.by_external_id,
@@ -59,7 +62,7 @@ pub struct Conflict {
     /// Which identifier.
     pub kind: IdentityKind,
     /// The contact it keeps naming.
-    pub identifier_contact: String,
+    pub identifier_contact: Uuid,
 }
 
 /// What to do with an event.
@@ -68,7 +71,7 @@ pub enum Plan {
     /// Attach to an existing contact.
     Attach {
         /// The contact.
-        contact: String,
+        contact: Uuid,
         /// Identifiers to link to it (nobody owned them).
         link: Vec<IdentityKind>,
         /// Identifiers that name someone else; they keep their contact.
@@ -79,24 +82,20 @@ pub enum Plan {
         /// Identifiers to link.
         link: Vec<IdentityKind>,
     },
-    /// The event names nobody it can be attached to.
-    Reject(String),
+    /// The event names nobody it can be attached to: keep it without a contact.
+    Unresolved,
 }
 
 /// Decides where an event goes.
-pub fn plan(ids: &Identifiers<'_>, found: &Found<'_>) -> Plan {
+pub fn plan(ids: &Identifiers<'_>, found: &Found) -> Plan {
     let chosen = match (ids.contact_id, found.contact_exists) {
         (Some(contact_id), true) => Some(contact_id),
         _ => found.by_external_id.or(found.by_email),
     };
     let linkable: Vec<(IdentityKind, &str)> = ids.linkable().collect();
     let Some(contact) = chosen else {
-        if let Some(contact_id) = ids.contact_id
-            && linkable.is_empty()
-        {
-            return Plan::Reject(format!(
-                "invalid identity: unknown contact_id {contact_id:?} and no external_id or email to fall back on"
-            ));
+        if ids.contact_id.is_some() && linkable.is_empty() {
+            return Plan::Unresolved;
         }
         return Plan::Create {
             link: linkable.iter().map(|(kind, _)| *kind).collect(),
@@ -110,12 +109,12 @@ pub fn plan(ids: &Identifiers<'_>, found: &Found<'_>) -> Plan {
             Some(owner) if owner == contact => {}
             Some(owner) => conflicts.push(Conflict {
                 kind,
-                identifier_contact: owner.to_owned(),
+                identifier_contact: owner,
             }),
         }
     }
     Plan::Attach {
-        contact: contact.to_owned(),
+        contact,
         link,
         conflicts,
     }
@@ -126,7 +125,12 @@ mod tests {
     use super::*;
     use IdentityKind::{Email, ExternalId};
 
-    fn ids<'a>(cid: Option<&'a str>, xid: Option<&'a str>, em: Option<&'a str>) -> Identifiers<'a> {
+    /// A contact id for tests.
+    fn ct(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn ids<'a>(cid: Option<Uuid>, xid: Option<&'a str>, em: Option<&'a str>) -> Identifiers<'a> {
         Identifiers {
             contact_id: cid,
             external_id: xid,
@@ -148,14 +152,14 @@ mod tests {
     #[test]
     fn email_then_external_id_links_to_the_same_contact() {
         let found = Found {
-            by_email: Some("ct_1"),
+            by_email: Some(ct(1)),
             ..Found::default()
         };
         let plan = plan(&ids(None, Some("u1"), Some("a@b.co")), &found);
         assert_eq!(
             plan,
             Plan::Attach {
-                contact: "ct_1".into(),
+                contact: ct(1),
                 link: vec![ExternalId],
                 conflicts: vec![]
             }
@@ -166,18 +170,18 @@ mod tests {
     fn precedence_decides_conflicts_and_records_them() {
         let found = Found {
             contact_exists: false,
-            by_external_id: Some("ct_x"),
-            by_email: Some("ct_e"),
+            by_external_id: Some(ct(24)),
+            by_email: Some(ct(14)),
         };
         let plan = plan(&ids(None, Some("u1"), Some("a@b.co")), &found);
         assert_eq!(
             plan,
             Plan::Attach {
-                contact: "ct_x".into(),
+                contact: ct(24),
                 link: vec![],
                 conflicts: vec![Conflict {
                     kind: Email,
-                    identifier_contact: "ct_e".into()
+                    identifier_contact: ct(14)
                 }]
             }
         );
@@ -188,41 +192,41 @@ mod tests {
         let found = Found {
             contact_exists: true,
             by_external_id: None,
-            by_email: Some("ct_other"),
+            by_email: Some(ct(8)),
         };
-        let plan = plan(&ids(Some("ct_me"), Some("u9"), Some("a@b.co")), &found);
+        let plan = plan(&ids(Some(ct(7)), Some("u9"), Some("a@b.co")), &found);
         assert_eq!(
             plan,
             Plan::Attach {
-                contact: "ct_me".into(),
+                contact: ct(7),
                 link: vec![ExternalId],
                 conflicts: vec![Conflict {
                     kind: Email,
-                    identifier_contact: "ct_other".into()
+                    identifier_contact: ct(8)
                 }]
             }
         );
     }
 
     #[test]
-    fn an_unknown_contact_id_falls_through_or_is_rejected() {
+    fn an_unknown_contact_id_falls_through_or_stays_unresolved() {
         let found = Found {
-            by_email: Some("ct_e"),
+            by_email: Some(ct(14)),
             ..Found::default()
         };
         assert!(matches!(
-            plan(&ids(Some("ct_gone"), None, Some("a@b.co")), &found),
-            Plan::Attach { contact, .. } if contact == "ct_e"
+            plan(&ids(Some(ct(99)), None, Some("a@b.co")), &found),
+            Plan::Attach { contact, .. } if contact == ct(14)
         ));
         assert_eq!(
-            plan(&ids(Some("ct_gone"), Some("u1"), None), &Found::default()),
+            plan(&ids(Some(ct(99)), Some("u1"), None), &Found::default()),
             Plan::Create {
                 link: vec![ExternalId]
             }
         );
-        assert!(matches!(
-            plan(&ids(Some("ct_gone"), None, None), &Found::default()),
-            Plan::Reject(reason) if reason.contains("unknown contact_id")
-        ));
+        assert_eq!(
+            plan(&ids(Some(ct(99)), None, None), &Found::default()),
+            Plan::Unresolved
+        );
     }
 }

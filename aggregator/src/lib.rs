@@ -8,13 +8,15 @@
 //! # Layout
 //!
 //! * [`config`]: the aggregator's configuration.
-//! * [`store`]: the [`store::Store`] interface and its SQLite and PostgreSQL implementations.
+//! * [`store`]: the database, SQLite or PostgreSQL ([`store::Store`]), queries by concern.
 //! * [`projects`]: project and API-key administration.
 //! * [`policies`]: publishing policies to the KV bucket.
 //! * [`consume`]: the durable pull consumer: batches, acks after commit, poison handling.
+//! * [`plan`]: deciding a batch (contacts, links, conflicts, system events), without I/O.
 //! * [`dlq`]: dead letters: advisory capture, records, replay.
 //! * [`identity`]: which contact an event belongs to (pure decisions).
-//! * [`emit`]: system events (`sendrealm.*`) through the outbox.
+//! * [`system_events`]: the system events the aggregator emits (`sendrealm.contact.*`).
+//! * [`outbox`]: publishing system events written with their cause.
 //! * [`retention`]: the database purge.
 //! * [`web`]: the read API, health and metrics.
 //! * [`metrics`]: the service counters.
@@ -26,12 +28,14 @@ pub mod config;
 pub mod consume;
 pub mod dlq;
 pub mod dlq_cli;
-pub mod emit;
 pub mod identity;
 pub mod metrics;
+pub mod outbox;
+pub mod plan;
 pub mod policies;
 pub mod projects;
 pub mod retention;
 pub mod service;
 pub mod store;
+pub mod system_events;
 pub mod web;

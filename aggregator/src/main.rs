@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sendrealm_aggregator::cli::{self, ProjectCommand};
 use sendrealm_aggregator::config::AggregatorConfig;
+use sendrealm_aggregator::service;
 use sendrealm_aggregator::store::Store;
-use sendrealm_aggregator::{service, with_store};
 use sendrealm_common::config;
 use sendrealm_common::service::{self as process, shutdown_signal};
 
@@ -87,10 +87,9 @@ async fn execute(config: AggregatorConfig, command: Command) -> anyhow::Result<(
                 std::fs::write(&path, listener.local_addr()?.to_string())
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            with_store!(config.database, |store| {
-                service::run(config.clone(), store, listener, shutdown_signal()).await?;
-                Ok(())
-            })
+            let store = open(&config).await?;
+            service::run(config, store, listener, shutdown_signal()).await?;
+            Ok(())
         }
         Command::AdminToken => {
             let token = sendrealm_aggregator::projects::new_admin_token()?;
@@ -105,22 +104,21 @@ async fn execute(config: AggregatorConfig, command: Command) -> anyhow::Result<(
             println!("{}", toml::to_string_pretty(&config.redacted())?);
             Ok(())
         }
-        Command::Migrate => with_store!(config.database, |store| {
-            store.close().await;
+        Command::Migrate => {
+            open(&config).await?.close().await;
             println!("Database is up to date.");
             Ok(())
-        }),
+        }
         Command::Dlq(command) => {
-            with_store!(config.database, |store| sendrealm_aggregator::dlq_cli::dlq(
-                store, &config, command
-            )
-            .await)
+            sendrealm_aggregator::dlq_cli::dlq(open(&config).await?, &config, command).await
         }
-        Command::Project(command) => {
-            with_store!(config.database, |store| cli::project(
-                store, &config, command
-            )
-            .await)
-        }
+        Command::Project(command) => cli::project(open(&config).await?, &config, command).await,
     }
+}
+
+/// Opens the configured database, migrating it.
+async fn open(config: &AggregatorConfig) -> anyhow::Result<Store> {
+    Store::connect(&config.database)
+        .await
+        .context("while opening the database")
 }

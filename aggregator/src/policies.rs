@@ -85,9 +85,9 @@ impl PolicyBucket {
     /// write (say, start-up republishing while a key is being revoked) can never land after
     /// a newer one: the last write always carries a database read made after the one
     /// before it.
-    pub async fn publish<S: Store>(
+    pub async fn publish(
         &self,
-        store: &S,
+        store: &Store,
         project_id: &str,
     ) -> Result<u64, PublishPolicyError> {
         let read_error = |reason: String| PublishPolicyError::Read {

@@ -130,8 +130,8 @@ fn check_settings(row: &ProjectRow) -> Result<(), ProjectError> {
 }
 
 /// Creates a project and its first API key.
-pub async fn create<S: Store>(
-    store: &S,
+pub async fn create(
+    store: &Store,
     new: NewProject,
 ) -> Result<(ProjectRow, IssuedKey), ProjectError> {
     let now = Timestamp::now().unix_millis();
@@ -159,7 +159,7 @@ pub async fn create<S: Store>(
     Ok((row, issued))
 }
 
-async fn existing<S: Store>(store: &S, id: &str) -> Result<ProjectRow, ProjectError> {
+async fn existing(store: &Store, id: &str) -> Result<ProjectRow, ProjectError> {
     store
         .project(id)
         .await?
@@ -167,8 +167,8 @@ async fn existing<S: Store>(store: &S, id: &str) -> Result<ProjectRow, ProjectEr
 }
 
 /// Changes a project's settings.
-pub async fn update<S: Store>(
-    store: &S,
+pub async fn update(
+    store: &Store,
     id: &str,
     changes: ProjectChanges,
 ) -> Result<ProjectRow, ProjectError> {
@@ -195,8 +195,8 @@ pub async fn update<S: Store>(
 }
 
 /// Issues a new key; unless `keep_existing`, every other key of the project is revoked.
-pub async fn rotate_key<S: Store>(
-    store: &S,
+pub async fn rotate_key(
+    store: &Store,
     id: &str,
     keep_existing: bool,
 ) -> Result<(IssuedKey, u64), ProjectError> {
@@ -213,7 +213,7 @@ pub async fn rotate_key<S: Store>(
 }
 
 /// Revokes one key, named by its id (`key_…`) or by the key itself.
-pub async fn revoke_key<S: Store>(store: &S, id: &str, key: &str) -> Result<(), ProjectError> {
+pub async fn revoke_key(store: &Store, id: &str, key: &str) -> Result<(), ProjectError> {
     existing(store, id).await?;
     let key_id = if apikey::looks_like_api_key(key) {
         let hash = apikey::hash_api_key_hex(key);
@@ -239,10 +239,7 @@ pub async fn revoke_key<S: Store>(store: &S, id: &str, key: &str) -> Result<(), 
 }
 
 /// The policy agents enforce for a project: its settings and active key hashes.
-pub async fn policy_of<S: Store>(
-    store: &S,
-    project: &ProjectRow,
-) -> Result<ProjectPolicy, ProjectError> {
+pub async fn policy_of(store: &Store, project: &ProjectRow) -> Result<ProjectPolicy, ProjectError> {
     let api_key_hashes = store
         .keys(&project.id)
         .await?
@@ -263,6 +260,6 @@ pub async fn policy_of<S: Store>(
 }
 
 /// Reads a project by id (for the CLI's `show`).
-pub async fn get<S: Store>(store: &S, id: &str) -> Result<ProjectRow, ProjectError> {
+pub async fn get(store: &Store, id: &str) -> Result<ProjectRow, ProjectError> {
     existing(store, id).await
 }

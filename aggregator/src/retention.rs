@@ -19,7 +19,7 @@ use crate::store::{Store, StoreError};
 const BETWEEN_BATCHES: Duration = Duration::from_millis(20);
 
 /// Deletes every expired event once; returns how many.
-pub async fn purge_once<S: Store>(store: &S, batch: i64, now: i64) -> Result<u64, StoreError> {
+pub async fn purge_once(store: &Store, batch: i64, now: i64) -> Result<u64, StoreError> {
     let mut total = 0;
     for project in store.projects().await? {
         let before = now.saturating_sub(project.retention_secs.saturating_mul(1000));
@@ -36,8 +36,8 @@ pub async fn purge_once<S: Store>(store: &S, batch: i64, now: i64) -> Result<u64
 }
 
 /// Purges every `purge_interval_secs` until `stop`.
-pub async fn run<S: Store>(
-    store: S,
+pub async fn run(
+    store: Store,
     config: RetentionConfig,
     metrics: Arc<Metrics>,
     stop: CancellationToken,

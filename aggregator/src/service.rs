@@ -14,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AggregatorConfig;
 use crate::consume::Consumer;
-use crate::emit::{self, SystemEvents};
 use crate::metrics::Metrics;
+use crate::outbox;
 use crate::policies::PolicyBucket;
 use crate::store::Store;
+use crate::system_events::SystemEvents;
 use crate::{retention, web};
 
 /// Why the service could not run.
@@ -31,9 +32,9 @@ pub enum ServiceError {
 /// Runs the aggregator on `store` and a bound listener until `shutdown` resolves. Then it
 /// stops pulling, finishes the batch in hand (commit, then ack), publishes pending system
 /// events, and closes the database, within `shutdown_timeout_secs`.
-pub async fn run<S: Store>(
+pub async fn run(
     config: AggregatorConfig,
-    store: S,
+    store: Store,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
@@ -60,6 +61,7 @@ pub async fn run<S: Store>(
         failures: Arc::clone(&failures),
         dlq: config.dlq.clone(),
         faults: config.faults.clone(),
+        known_projects: Default::default(),
     };
     let worker = crate::dlq::worker::Worker {
         store: store.clone(),
@@ -134,7 +136,7 @@ pub async fn run<S: Store>(
     })
     .await;
     // One last flush: system events of the final batch go out now, not at next start.
-    if let Err(error) = tokio::time::timeout_at(deadline, emit::flush(&store, &js))
+    if let Err(error) = tokio::time::timeout_at(deadline, outbox::flush(&store, &js))
         .await
         .unwrap_or(Ok(0))
     {
@@ -153,8 +155,8 @@ pub async fn run<S: Store>(
     Ok(())
 }
 
-async fn flush_outbox<S: Store>(
-    store: S,
+async fn flush_outbox(
+    store: Store,
     js: jetstream::Context,
     wake: Arc<Notify>,
     stop: CancellationToken,
@@ -163,9 +165,9 @@ async fn flush_outbox<S: Store>(
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(emit::FLUSH_INTERVAL) => {}
+            _ = tokio::time::sleep(outbox::FLUSH_INTERVAL) => {}
         }
-        match emit::flush(&store, &js).await {
+        match outbox::flush(&store, &js).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(published = n, "System events published."),
             Err(error) => tracing::warn!(%error, "System events not published yet; retrying."),
@@ -175,8 +177,8 @@ async fn flush_outbox<S: Store>(
 
 /// Republishes every policy at start (the bucket may be new, or have missed a change made
 /// while NATS was down), retrying until it succeeds.
-async fn sync_policies<S: Store>(
-    store: S,
+async fn sync_policies(
+    store: Store,
     js: jetstream::Context,
     config: AggregatorConfig,
     stop: CancellationToken,

@@ -194,15 +194,19 @@ async fn poison_is_terminated_at_once_and_does_not_block_the_rest() {
         .unwrap()
         .await
         .unwrap();
+    let (reserved_id, noidentity_id) = (
+        sendrealm_common::id::new_event_id(),
+        sendrealm_common::id::new_event_id(),
+    );
     valid["event"] = json!("sendrealm.mail.send");
-    valid["id"] = json!("evt_reserved");
+    valid["id"] = json!(reserved_id);
     js.publish(subject("sendrealm.mail.send"), valid.to_string().into())
         .await
         .unwrap()
         .await
         .unwrap();
     valid["event"] = json!("order.completed");
-    valid["id"] = json!("evt_noidentity");
+    valid["id"] = json!(noidentity_id);
     valid["email"] = json!(null);
     js.publish(subject("order.completed"), valid.to_string().into())
         .await
@@ -235,7 +239,7 @@ async fn poison_is_terminated_at_once_and_does_not_block_the_rest() {
     );
     let url = pipeline.database_url();
     assert_eq!(
-        db::count(
+        db::count_ids(
             &url,
             "SELECT count(*) FROM events WHERE id = $1",
             &[&good_id]
@@ -244,10 +248,10 @@ async fn poison_is_terminated_at_once_and_does_not_block_the_rest() {
         1
     );
     assert_eq!(
-        db::count(
+        db::count_ids(
             &url,
-            "SELECT count(*) FROM events WHERE id IN ('evt_reserved', 'evt_noidentity')",
-            &[]
+            "SELECT count(*) FROM events WHERE id IN ($1, $2)",
+            &[&reserved_id, &noidentity_id]
         )
         .await,
         0

@@ -128,7 +128,7 @@ async fn failing_events_are_retried_with_growing_backoff_then_dead_lettered_and_
     );
     let url = cli.database_url();
     assert_eq!(
-        db::count(
+        db::count_ids(
             &url,
             "SELECT count(*) FROM events WHERE id = $1",
             &[&event_id]
@@ -147,7 +147,7 @@ async fn failing_events_are_retried_with_growing_backoff_then_dead_lettered_and_
         String::from_utf8_lossy(&out.stderr)
     );
     wait::until(SETTLED, "the replayed event to be stored", || async {
-        (db::count(
+        (db::count_ids(
             &url,
             "SELECT count(*) FROM events WHERE id = $1",
             &[&event_id],
@@ -170,7 +170,7 @@ async fn failing_events_are_retried_with_growing_backoff_then_dead_lettered_and_
     })
     .await;
     assert_eq!(
-        db::count(
+        db::count_ids(
             &url,
             "SELECT count(*) FROM events WHERE id = $1",
             &[&event_id]
@@ -195,14 +195,21 @@ async fn poison_is_dead_lettered_with_its_error_once() {
         .unwrap()
         .await
         .unwrap();
-    let reply = stack
+    // Published around the agent: a keyed event under an id its key does not derive.
+    let mut forged = stack
         .agent
         .send_event(
             &stack.project.key,
-            &json!({"event": "a.b", "contact_id": sendrealm_common::id::new_contact_id()}),
+            &json!({"event": "order.completed", "email": "a@b.co", "idempotency_key": "k1"}),
         )
-        .await;
-    assert_eq!(reply.status, 202);
+        .await
+        .data();
+    forged["id"] = json!(sendrealm_common::id::new_event_id());
+    js.publish(subject.clone(), forged.to_string().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 
     let rows = wait_dead_letters(&stack.cli, &stack.project.id, 2).await;
     advisories_settled(&stack.nats).await;
@@ -218,7 +225,9 @@ async fn poison_is_dead_lettered_with_its_error_once() {
         "{errors:?}"
     );
     assert!(
-        errors.iter().any(|e| e.contains("unknown contact_id")),
+        errors
+            .iter()
+            .any(|e| e.contains("does not derive from the idempotency key")),
         "{errors:?}"
     );
     assert!(
@@ -309,12 +318,15 @@ async fn advisories_emitted_while_no_aggregator_runs_become_records_at_start() {
 async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for() {
     let pipeline = Pipeline::start(Database::Sqlite, &UNLIMITED, &[], &[]).await;
     let stack = &pipeline.stack;
+    let js = stack.nats.jetstream().await;
+    let subject = event_subject(DEFAULT_SUBJECT_PREFIX, &stack.project.id, "mix.test");
     for batch in 0..10 {
-        let events: Vec<Value> = (0..500)
+        // 475 through the agent (25 of them naming a contact id nobody has: stored
+        // unresolved, not refused), 25 poison published around it.
+        let events: Vec<Value> = (0..475)
             .map(|i| {
                 let n = batch * 500 + i;
-                if n % 20 == 0 {
-                    // Valid at the edge, unplaceable at the aggregator: poison.
+                if i % 19 == 0 {
                     json!({"event": "mix.test", "contact_id": sendrealm_common::id::new_contact_id(), "idempotency_key": format!("m{n}")})
                 } else {
                     json!({"event": "mix.test", "email": format!("u{}@example.com", n % 50), "idempotency_key": format!("m{n}")})
@@ -322,7 +334,14 @@ async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for() {
             })
             .collect();
         let reply = stack.agent.send_batch(&stack.project.key, events).await;
-        assert_eq!(reply.json()["accepted"], 500, "{}", reply.text);
+        assert_eq!(reply.json()["accepted"], 475, "{}", reply.text);
+        for i in 0..25 {
+            js.publish(subject.clone(), format!("{{poison {batch}-{i}").into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
     }
     let url = pipeline.database_url();
     wait::until(
@@ -348,6 +367,16 @@ async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for() {
         )
         .await,
         4750
+    );
+    assert_eq!(
+        db::count(
+            &url,
+            "SELECT count(*) FROM events WHERE event = 'mix.test' AND contact_id IS NULL",
+            &[]
+        )
+        .await,
+        250,
+        "unknown contact ids are kept, unresolved"
     );
     assert_eq!(
         db::count(

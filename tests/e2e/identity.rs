@@ -159,30 +159,41 @@ async fn identifiers_resolve_to_one_contact_on_postgres() {
 }
 
 #[tokio::test]
-async fn an_unplaceable_contact_id_is_rejected_not_retried() {
+async fn an_unknown_contact_id_alone_is_stored_unresolved_not_dead_lettered() {
     let pipeline = Pipeline::start(Database::Sqlite, &[], &[], &[]).await;
+    let unknown = sendrealm_common::id::new_contact_id();
     let reply = pipeline
         .stack
         .agent
         .send_event(
             &pipeline.stack.project.key,
-            &json!({"event": "a.b", "contact_id": sendrealm_common::id::new_contact_id()}),
+            &json!({"event": "a.b", "contact_id": unknown}),
         )
         .await;
     assert_eq!(
         reply.status, 202,
         "the edge cannot know the contact is unknown"
     );
-    wait::until(STORED, "the event to be terminated", || async {
-        let (_, metrics) = pipeline.aggregator.get_plain("/metrics").await;
-        metrics
-            .contains("sendrealm_aggregator_events_total{outcome=\"terminated\"} 1")
-            .then_some(())
-    })
-    .await;
+    // Its 202 promised it would be stored: it is, without a contact, visible as such.
+    let stored = stored(&pipeline, reply.data()["id"].as_str().unwrap()).await;
+    assert_eq!(stored["identity_status"], "unresolved");
+    assert_eq!(stored["contact_id"], serde_json::Value::Null);
+    assert_eq!(stored["resolved_identity_type"], "contact_id");
+    assert_eq!(stored["resolved_identity_value"], unknown.as_str());
+    let (_, metrics) = pipeline.aggregator.get_plain("/metrics").await;
+    assert!(
+        metrics.contains("sendrealm_aggregator_events_total{outcome=\"terminated\"} 0"),
+        "{metrics}"
+    );
     assert_eq!(
-        db::count(&pipeline.database_url(), "SELECT count(*) FROM events", &[]).await,
-        0
+        db::count(
+            &pipeline.database_url(),
+            "SELECT count(*) FROM contacts",
+            &[]
+        )
+        .await,
+        0,
+        "no contact is made up for it"
     );
 }
 

@@ -130,14 +130,21 @@ async fn the_backoffice_shows_latency_and_failures_per_project_in_a_browser() {
             )
             .await;
     }
-    // One poison event: placeable by nobody.
+    // One poison message, published around the agent.
+    let subject = sendrealm_common::subjects::event_subject(
+        sendrealm_common::subjects::DEFAULT_SUBJECT_PREFIX,
+        &stack.project.id,
+        "a.b",
+    );
     stack
-        .agent
-        .send_event(
-            &stack.project.key,
-            &json!({"event": "a.b", "contact_id": sendrealm_common::id::new_contact_id()}),
-        )
-        .await;
+        .nats
+        .jetstream()
+        .await
+        .publish(subject, "{not json".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let aggregator = &pipeline.aggregator;
     let view = wait::until(
         Duration::from_secs(20),

@@ -71,7 +71,7 @@ async fn docs_example_is_stored_with_its_contact(database: Database) {
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     let url = pipeline.database_url();
     assert_eq!(
-        db::count(&url, "SELECT count(*) FROM events WHERE id = $1", &[&id]).await,
+        db::count_ids(&url, "SELECT count(*) FROM events WHERE id = $1", &[&id]).await,
         1
     );
     assert_eq!(

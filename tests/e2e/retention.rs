@@ -42,7 +42,7 @@ async fn short_retention_removes_old_events_from_db_and_stream_only_for_that_pro
     let short_id = short.data()["id"].as_str().unwrap().to_owned();
     let kept_id = kept.data()["id"].as_str().unwrap().to_owned();
     wait::until(Duration::from_secs(20), "both events stored", || async {
-        (db::count(
+        (db::count_ids(
             &url,
             "SELECT count(*) FROM events WHERE id IN ($1, $2)",
             &[&short_id, &kept_id],
@@ -58,7 +58,7 @@ async fn short_retention_removes_old_events_from_db_and_stream_only_for_that_pro
         Duration::from_secs(30),
         "the short-retention event to be purged",
         || async {
-            (db::count(
+            (db::count_ids(
                 &url,
                 "SELECT count(*) FROM events WHERE id = $1",
                 &[&short_id],
@@ -84,7 +84,7 @@ async fn short_retention_removes_old_events_from_db_and_stream_only_for_that_pro
     )
     .await;
     assert_eq!(
-        db::count(
+        db::count_ids(
             &url,
             "SELECT count(*) FROM events WHERE id = $1",
             &[&kept_id]

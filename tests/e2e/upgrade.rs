@@ -137,14 +137,14 @@ async fn old_ids_keep_serving_after_the_upgrade(database: Database) {
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["data"][0]["id"], event_id.as_str());
     assert_eq!(
-        db::count(
+        db::count_ids(
             &url,
-            "SELECT count(*) FROM events WHERE id LIKE 'evt%' OR contact_id LIKE 'ct%'",
-            &[]
+            "SELECT count(*) FROM events WHERE id = $1 AND contact_id = $2",
+            &[&event_id, &canonical(CONTACT_HEX)]
         )
         .await,
-        0,
-        "every stored id was rewritten"
+        1,
+        "the stored ids are the same 128 bits, now as UUIDs"
     );
 
     // The old key still authenticates, and the same idempotency key still names the

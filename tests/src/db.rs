@@ -25,6 +25,34 @@ pub async fn count(url: &str, sql: &'static str, params: &[&str]) -> i64 {
     }
 }
 
+/// Runs a `SELECT count(*) …` whose parameters are ids (UUID text), bound as UUIDs: a
+/// 16-byte blob on SQLite, `uuid` on PostgreSQL, as the store keeps them.
+pub async fn count_ids(url: &str, sql: &'static str, ids: &[&str]) -> i64 {
+    let ids: Vec<uuid::Uuid> = ids
+        .iter()
+        .map(|id| uuid::Uuid::parse_str(id).expect("a UUID"))
+        .collect();
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("open SQLite");
+        let mut query = sqlx::query_scalar::<_, i64>(sql);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        query.fetch_one(&mut conn).await.expect("count query")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .expect("open PostgreSQL");
+        let mut query = sqlx::query_scalar::<_, i64>(sql);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        query.fetch_one(&mut conn).await.expect("count query")
+    }
+}
+
 /// Waits until a count query answers `n`.
 pub async fn wait_count(
     url: &str,

@@ -34,8 +34,8 @@ pub enum ReplayError {
 }
 
 /// Publishes one record's original again and marks the record replayed.
-pub async fn replay_one<S: Store>(
-    store: &S,
+pub async fn replay_one(
+    store: &Store,
     js: &jetstream::Context,
     row: &DeadLetterRow,
 ) -> Result<(), ReplayError> {

@@ -39,9 +39,9 @@ struct Advisory {
 }
 
 /// The advisory worker.
-pub struct Worker<S> {
+pub struct Worker {
     /// The store.
-    pub store: S,
+    pub store: Store,
     /// JetStream.
     pub js: jetstream::Context,
     /// DLQ settings.
@@ -65,7 +65,7 @@ enum HandleError {
     Original(String),
 }
 
-impl<S: Store> Worker<S> {
+impl Worker {
     /// Consumes the capture stream until `stop`.
     pub async fn run(self, stop: CancellationToken) {
         let mut delay = Duration::from_millis(200);

@@ -26,8 +26,8 @@ impl Scope {
 }
 
 /// Resolves the `Authorization: Bearer …` header to a scope.
-pub async fn authorize<S: Store>(
-    store: &S,
+pub async fn authorize(
+    store: &Store,
     admin_token_sha256: Option<&[u8; 32]>,
     authorization: Option<&str>,
 ) -> Result<Scope, ApiError> {

@@ -16,7 +16,6 @@ use warp::reply::Response;
 use super::State;
 use super::auth::{Scope, authorize};
 use super::reply::{ApiError, json, respond};
-use crate::store::Store;
 
 /// Milliseconds per microsecond.
 const MS: f64 = 1000.0;
@@ -67,7 +66,7 @@ struct View {
     projects: Vec<ProjectFigures>,
 }
 
-async fn view<S: Store>(state: &State<S>) -> Result<View, ApiError> {
+async fn view(state: &State) -> Result<View, ApiError> {
     let latency = state
         .metrics
         .latencies()
@@ -102,7 +101,7 @@ async fn view<S: Store>(state: &State<S>) -> Result<View, ApiError> {
     Ok(View { latency, projects })
 }
 
-async fn admin<S: Store>(state: &State<S>, authorization: Option<&str>) -> Result<(), ApiError> {
+async fn admin(state: &State, authorization: Option<&str>) -> Result<(), ApiError> {
     match authorize(
         &state.store,
         state.admin_token_sha256.as_ref(),
@@ -119,10 +118,7 @@ async fn admin<S: Store>(state: &State<S>, authorization: Option<&str>) -> Resul
 }
 
 /// `GET /v1/backoffice/latency`.
-pub async fn latency_json<S: Store>(
-    state: Arc<State<S>>,
-    authorization: Option<String>,
-) -> Response {
+pub async fn latency_json(state: Arc<State>, authorization: Option<String>) -> Response {
     respond(
         async {
             admin(&state, authorization.as_deref()).await?;
@@ -134,10 +130,7 @@ pub async fn latency_json<S: Store>(
 }
 
 /// `GET /backoffice/latency`: the page.
-pub async fn latency_page<S: Store>(
-    state: Arc<State<S>>,
-    authorization: Option<String>,
-) -> Response {
+pub async fn latency_page(state: Arc<State>, authorization: Option<String>) -> Response {
     if let Err(error) = admin(&state, authorization.as_deref()).await {
         let mut response = error.into_response();
         // Let a browser ask for the token (as the password).

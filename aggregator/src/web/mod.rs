@@ -1,8 +1,10 @@
 //! The aggregator's HTTP side: the read API, health and metrics.
 
-pub mod api;
 pub mod auth;
 pub mod backoffice;
+pub mod dlq;
+pub mod events;
+pub mod health;
 pub mod reply;
 
 use std::sync::Arc;
@@ -13,9 +15,9 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// What the handlers share.
-pub struct State<S> {
+pub struct State {
     /// The store.
-    pub store: S,
+    pub store: Store,
     /// SHA-256 of the admin token, if admin access is configured.
     pub admin_token_sha256: Option<[u8; 32]>,
     /// Counters.
@@ -27,8 +29,8 @@ pub struct State<S> {
 }
 
 /// All aggregator routes, every rejection rendered as the error envelope.
-pub fn routes<S: Store>(
-    state: Arc<State<S>>,
+pub fn routes(
+    state: Arc<State>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     let with_state = warp::any().map(move || Arc::clone(&state));
     let authorization = warp::header::optional::<String>("authorization");
@@ -37,23 +39,23 @@ pub fn routes<S: Store>(
         .and(warp::get())
         .and(with_state.clone())
         .and(authorization)
-        .and(warp::query::<api::EventQuery>())
-        .then(api::list_events);
+        .and(warp::query::<events::EventQuery>())
+        .then(events::list_events);
     let one = warp::path!("v1" / "events" / String)
         .and(warp::get())
         .and(with_state.clone())
         .and(authorization)
-        .then(api::get_event);
+        .then(events::get_event);
     let contact = warp::path!("v1" / "contacts" / String)
         .and(warp::get())
         .and(with_state.clone())
         .and(authorization)
-        .then(api::get_contact);
+        .then(events::get_contact);
     let dlq = warp::path!("v1" / "dlq" / "counts")
         .and(warp::get())
         .and(with_state.clone())
         .and(authorization)
-        .then(api::dlq_counts);
+        .then(dlq::dlq_counts);
     let backoffice_json = warp::path!("v1" / "backoffice" / "latency")
         .and(warp::get())
         .and(with_state.clone())
@@ -64,15 +66,15 @@ pub fn routes<S: Store>(
         .and(with_state.clone())
         .and(authorization)
         .then(backoffice::latency_page);
-    let healthz = warp::path!("healthz").and(warp::get()).map(api::healthz);
+    let healthz = warp::path!("healthz").and(warp::get()).map(health::healthz);
     let readyz = warp::path!("readyz")
         .and(warp::get())
         .and(with_state.clone())
-        .then(api::readyz);
+        .then(health::readyz);
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
-        .then(api::metrics);
+        .then(health::metrics);
 
     list.or(one)
         .unify()

@@ -7,12 +7,18 @@ use sendrealm_common::event::{Event, EventObject, Source, Timestamp};
 use sendrealm_common::identity;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use uuid::Uuid;
 use warp::reply::Response;
 
 use super::State;
 use super::auth::{Scope, authorize};
 use super::reply::{ApiError, data, json, respond};
-use crate::store::{EventFilter, EventRow, Store};
+use crate::store::{EventFilter, EventRow};
+
+/// A canonical id from the parsers of `sendrealm_common::id`, as a UUID.
+fn parse_uuid(canonical: Option<String>) -> Option<Uuid> {
+    canonical.and_then(|id| Uuid::try_parse(&id).ok())
+}
 
 /// Default page size of `GET /v1/events`.
 const DEFAULT_LIMIT: i64 = 20;
@@ -40,22 +46,34 @@ pub struct EventQuery {
 }
 
 /// A stored event as the API shows it, as the `data` object: the event object (with
-/// `contact_id` the contact it resolved to), plus the identifier that won resolution.
+/// `contact_id` the contact it resolved to), plus the identifier that won resolution and
+/// `identity_status`: `unresolved` when the event named a contact id that does not exist
+/// (it is kept, without a contact, rather than refused after its `202`).
 pub fn event_data(row: EventRow) -> Result<Vec<u8>, ApiError> {
+    let sent_contact = row.sent_contact_id.map(|id| id.hyphenated().to_string());
     let resolved = sendrealm_common::event::resolved_identity(
-        row.sent_contact_id.as_deref(),
+        sent_contact.as_deref(),
         row.external_id.as_deref(),
         row.email.as_deref(),
     )
     .map(|(kind, value)| (kind, value.to_owned()));
+    let status = if row.contact_id.is_some() {
+        br#","identity_status":"resolved"}"#.as_slice()
+    } else {
+        br#","identity_status":"unresolved"}"#.as_slice()
+    };
     let event = event_object(row)?;
-    Ok(sendrealm_common::event::data_json(
+    let mut data = sendrealm_common::event::data_json(
         &event.to_json(),
         resolved
             .as_ref()
             .map(|(kind, value)| (*kind, value.as_str())),
         None,
-    ))
+    );
+    // data_json always closes the object: append one more field.
+    data.pop();
+    data.extend_from_slice(status);
+    Ok(data)
 }
 
 /// A stored event as an event object: `contact_id` is the contact it resolved to.
@@ -65,11 +83,11 @@ pub fn event_object(row: EventRow) -> Result<Event, ApiError> {
         ApiError::new(ErrorCode::InternalError, "internal error")
     })?;
     Ok(Event {
-        id: row.id,
+        id: row.id.hyphenated().to_string(),
         object: EventObject::Event,
         project_id: row.project_id,
         event: row.event,
-        contact_id: Some(row.contact_id),
+        contact_id: row.contact_id.map(|id| id.hyphenated().to_string()),
         external_id: row.external_id,
         email: row.email,
         payload,
@@ -102,16 +120,16 @@ fn page(items: &[Vec<u8>], has_more: bool) -> Response {
 }
 
 /// `GET /v1/events`.
-pub async fn list_events<S: Store>(
-    state: Arc<State<S>>,
+pub async fn list_events(
+    state: Arc<State>,
     authorization: Option<String>,
     query: EventQuery,
 ) -> Response {
     respond(list(&state, authorization.as_deref(), query).await)
 }
 
-async fn list<S: Store>(
-    state: &State<S>,
+async fn list(
+    state: &State,
     authorization: Option<&str>,
     query: EventQuery,
 ) -> Result<Response, ApiError> {
@@ -150,10 +168,11 @@ async fn list<S: Store>(
                     format!("`after` names no event of yours: {after:?}"),
                 )
             };
-            let id = sendrealm_common::id::parse_event_id(&after).ok_or_else(no_such)?;
+            let id =
+                parse_uuid(sendrealm_common::id::parse_event_id(&after)).ok_or_else(no_such)?;
             let row = state
                 .store
-                .event(&id)
+                .event(id)
                 .await?
                 .filter(|row| scope.allows(&row.project_id))
                 .ok_or_else(no_such)?;
@@ -162,10 +181,12 @@ async fn list<S: Store>(
     };
     // An identifier that names no contact matches no event.
     let contact_id = match (query.contact_id, query.external_id, query.email) {
-        (Some(contact_id), _, _) => match sendrealm_common::id::parse_contact_id(&contact_id) {
-            Some(contact_id) => Some(contact_id),
-            None => return Ok(page(&[], false)),
-        },
+        (Some(contact_id), _, _) => {
+            match parse_uuid(sendrealm_common::id::parse_contact_id(&contact_id)) {
+                Some(contact_id) => Some(contact_id),
+                None => return Ok(page(&[], false)),
+            }
+        }
         (None, Some(external_id), _) => {
             match resolve(state, project_id.as_deref(), "external_id", &external_id).await? {
                 Some(contact) => Some(contact),
@@ -202,12 +223,12 @@ async fn list<S: Store>(
 }
 
 /// The contact an identifier names in the project, if any.
-async fn resolve<S: Store>(
-    state: &State<S>,
+async fn resolve(
+    state: &State,
     project_id: Option<&str>,
     kind: &str,
     value: &str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<Uuid>, ApiError> {
     let project_id = project_id.ok_or_else(|| {
         ApiError::param(
             ErrorCode::InvalidRequest,
@@ -219,11 +240,7 @@ async fn resolve<S: Store>(
 }
 
 /// `GET /v1/events/{id}`.
-pub async fn get_event<S: Store>(
-    id: String,
-    state: Arc<State<S>>,
-    authorization: Option<String>,
-) -> Response {
+pub async fn get_event(id: String, state: Arc<State>, authorization: Option<String>) -> Response {
     respond(
         async {
             let scope = authorize(
@@ -233,10 +250,11 @@ pub async fn get_event<S: Store>(
             )
             .await?;
             let not_found = || ApiError::new(ErrorCode::NotFound, format!("no event {id}"));
-            let canonical = sendrealm_common::id::parse_event_id(&id).ok_or_else(not_found)?;
+            let canonical =
+                parse_uuid(sendrealm_common::id::parse_event_id(&id)).ok_or_else(not_found)?;
             let row = state
                 .store
-                .event(&canonical)
+                .event(canonical)
                 .await?
                 .filter(|row| scope.allows(&row.project_id))
                 .ok_or_else(not_found)?;
@@ -263,11 +281,7 @@ struct IdentifierObject {
 }
 
 /// `GET /v1/contacts/{id}`.
-pub async fn get_contact<S: Store>(
-    id: String,
-    state: Arc<State<S>>,
-    authorization: Option<String>,
-) -> Response {
+pub async fn get_contact(id: String, state: Arc<State>, authorization: Option<String>) -> Response {
     respond(
         async {
             let scope = authorize(
@@ -277,16 +291,17 @@ pub async fn get_contact<S: Store>(
             )
             .await?;
             let not_found = || ApiError::new(ErrorCode::NotFound, format!("no contact {id}"));
-            let canonical = sendrealm_common::id::parse_contact_id(&id).ok_or_else(not_found)?;
+            let canonical =
+                parse_uuid(sendrealm_common::id::parse_contact_id(&id)).ok_or_else(not_found)?;
             let contact = state
                 .store
-                .contact(&canonical)
+                .contact(canonical)
                 .await?
                 .filter(|c| scope.allows(&c.project_id))
                 .ok_or_else(not_found)?;
             let identifiers = state
                 .store
-                .identifiers(&contact.id)
+                .identifiers(contact.id)
                 .await?
                 .into_iter()
                 .map(|i| IdentifierObject {
@@ -296,107 +311,13 @@ pub async fn get_contact<S: Store>(
                 })
                 .collect();
             let object = ContactObject {
-                id: contact.id,
+                id: contact.id.hyphenated().to_string(),
                 object: "contact",
                 project_id: contact.project_id,
                 created_at: Timestamp::from_unix_millis(contact.created_at),
                 identifiers,
             };
             Ok(data(200, &serde_json::to_vec(&object).unwrap_or_default()))
-        }
-        .await,
-    )
-}
-
-/// `GET /healthz`.
-pub fn healthz() -> Response {
-    json(200, br#"{"status":"ok"}"#.to_vec())
-}
-
-#[derive(Serialize)]
-struct Readiness {
-    ready: bool,
-    database: bool,
-    nats_connected: bool,
-    consuming: bool,
-    shutting_down: bool,
-}
-
-/// `GET /readyz`: database answers, NATS connected, consumer pulling, not stopping.
-pub async fn readyz<S: Store>(state: Arc<State<S>>) -> Response {
-    let database = state.store.ping().await.is_ok();
-    let nats_connected =
-        state.client.connection_state() == async_nats::connection::State::Connected;
-    let consuming = state.metrics.is_consuming();
-    let shutting_down = state.stopping.is_cancelled();
-    let ready = database && nats_connected && consuming && !shutting_down;
-    let body = Readiness {
-        ready,
-        database,
-        nats_connected,
-        consuming,
-        shutting_down,
-    };
-    json(
-        if ready { 200 } else { 503 },
-        serde_json::to_vec(&body).unwrap_or_default(),
-    )
-}
-
-/// `GET /metrics`.
-pub async fn metrics<S: Store>(state: Arc<State<S>>) -> Response {
-    let dlq = match state.store.dlq_counts().await {
-        Ok(counts) => counts,
-        Err(error) => {
-            tracing::warn!(%error, "Dead-letter counts unavailable for /metrics.");
-            Vec::new()
-        }
-    };
-    let text = state.metrics.render(&dlq, Timestamp::now().unix_millis());
-    let mut response = Response::new(text.into());
-    response.headers_mut().insert(
-        warp::http::header::CONTENT_TYPE,
-        warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
-}
-
-#[derive(Serialize)]
-struct DlqCountObject {
-    project_id: String,
-    pending: i64,
-    replayed: i64,
-    oldest_pending_at: Option<Timestamp>,
-}
-
-/// `GET /v1/dlq/counts`: dead letters per project (admins: all; owners: their own).
-pub async fn dlq_counts<S: Store>(state: Arc<State<S>>, authorization: Option<String>) -> Response {
-    respond(
-        async {
-            let scope = authorize(
-                &state.store,
-                state.admin_token_sha256.as_ref(),
-                authorization.as_deref(),
-            )
-            .await?;
-            let data: Vec<DlqCountObject> = state
-                .store
-                .dlq_counts()
-                .await?
-                .into_iter()
-                .filter(|c| scope.allows(&c.project_id))
-                .map(|c| DlqCountObject {
-                    project_id: c.project_id,
-                    pending: c.pending,
-                    replayed: c.replayed,
-                    oldest_pending_at: c.oldest_pending_at.map(Timestamp::from_unix_millis),
-                })
-                .collect();
-            Ok(json(
-                200,
-                serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-                    .unwrap_or_default(),
-            ))
         }
         .await,
     )
