@@ -40,7 +40,7 @@ pub async fn start(nats_url: &str, stream: &str, subject: &str) -> anyhow::Resul
         "{} missing: run ./scripts/bench, which installs mq-bridge",
         python.display()
     );
-    let addr = super::free_addr();
+    let addr = crate::measure::free_addr();
     let script = sendrealm_e2e::repo_root().join("bench/peer/mq_bridge_peer.py");
     let child = tokio::process::Command::new(python)
         .arg(script)
@@ -66,7 +66,7 @@ pub async fn start(nats_url: &str, stream: &str, subject: &str) -> anyhow::Resul
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    super::wait_port(addr).await?;
+    crate::measure::wait_port(addr).await?;
     // Its route connects to NATS after the port opens; give it a moment with a probe.
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(Peer {

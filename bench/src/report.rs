@@ -127,3 +127,73 @@ impl Report {
         Ok(())
     }
 }
+
+/// Lines, ratios and notes gathered by the phases of a run.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Measurements.
+    pub lines: Vec<Line>,
+    /// Ratios.
+    pub ratios: Vec<Ratio>,
+    /// Other figures.
+    pub notes: Vec<(String, String)>,
+}
+
+impl Findings {
+    /// A load phase's line: its rate (× `per_request` events) and latency quantiles.
+    pub fn measured(
+        &mut self,
+        what: &str,
+        unit: &'static str,
+        outcome: &crate::loadgen::Outcome,
+        per_request: f64,
+    ) {
+        self.lines.push(Line {
+            what: what.into(),
+            rate: outcome.rate() * per_request,
+            unit,
+            p50_ms: Some(outcome.ms(0.5)),
+            p99_ms: Some(outcome.ms(0.99)),
+            p999_ms: Some(outcome.ms(0.999)),
+            failed: outcome.failed,
+        });
+    }
+
+    /// A throughput-only line.
+    pub fn rate(&mut self, what: &str, unit: &'static str, rate: f64) {
+        self.lines.push(Line {
+            what: what.into(),
+            rate,
+            unit,
+            p50_ms: None,
+            p99_ms: None,
+            p999_ms: None,
+            failed: 0,
+        });
+    }
+
+    /// A ratio that should reach at least `target`.
+    pub fn at_least(&mut self, what: &str, value: f64, target: f64) {
+        self.ratios.push(Ratio {
+            what: what.into(),
+            value,
+            target: format!(">= {target}"),
+            met: value >= target,
+        });
+    }
+
+    /// A figure that should stay at most `target`.
+    pub fn at_most(&mut self, what: &str, value: f64, target: f64) {
+        self.ratios.push(Ratio {
+            what: what.into(),
+            value,
+            target: format!("<= {target}"),
+            met: value <= target,
+        });
+    }
+
+    /// A figure without a target.
+    pub fn note(&mut self, what: impl Into<String>, value: impl Into<String>) {
+        self.notes.push((what.into(), value.into()));
+    }
+}

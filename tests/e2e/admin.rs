@@ -104,9 +104,7 @@ async fn projects_are_administered_on_sqlite() {
 
 #[tokio::test]
 async fn projects_are_administered_on_postgres() {
-    let Some(db) = PgDatabase::create().await else {
-        return;
-    };
+    let db = PgDatabase::require().await;
     let nats = NatsServer::start();
     let cli = AdminCli::with_database(&nats, &db.url);
     exercise(&cli, &nats).await;

@@ -2,7 +2,7 @@ use std::process::Command;
 
 /// The benchmark runs end to end on tiny sizes (its real runs are `./scripts/bench`).
 #[test]
-fn the_benchmark_runs_end_to_end_on_tiny_sizes() {
+fn the_benchmark_runs_end_to_end_on_tiny_sizes_with_postgres() {
     let out = Command::new(sendrealm_e2e::bin("sendrealm-bench"))
         .args(["--smoke", "--no-peer"])
         .current_dir(sendrealm_e2e::repo_root())
@@ -21,7 +21,10 @@ fn the_benchmark_runs_end_to_end_on_tiny_sizes() {
         "| agent POST /events/batch",
         "| aggregator draining into SQLite",
         "| agent / naive (single events) |",
-        "| aggregator / raw insert (SQLite) |",
+        "| SQLite append ceiling",
+        "| aggregator / SQLite append ceiling |",
+        "| PostgreSQL COPY ceiling",
+        "| aggregator / PostgreSQL COPY ceiling |",
         "end-to-end (202 → committed)",
     ] {
         assert!(

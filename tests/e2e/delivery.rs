@@ -260,9 +260,7 @@ async fn poison_is_terminated_at_once_and_does_not_block_the_rest() {
 
 #[tokio::test]
 async fn postgres_down_for_30_s_loses_and_duplicates_nothing() {
-    let Some(Database::Postgres(pg)) = Database::postgres().await else {
-        return;
-    };
+    let pg = sendrealm_e2e::postgres::PgDatabase::require().await;
     let proxy = sendrealm_e2e::proxy::Proxy::start("127.0.0.1:5432").await;
     let proxied = pg
         .url

@@ -152,9 +152,7 @@ async fn identifiers_resolve_to_one_contact_on_sqlite() {
 
 #[tokio::test]
 async fn identifiers_resolve_to_one_contact_on_postgres() {
-    let Some(database) = Database::postgres().await else {
-        return;
-    };
+    let database = Database::postgres().await;
     email_then_external_id_then_contact_id_is_one_contact(database).await;
 }
 
@@ -269,9 +267,7 @@ async fn two_aggregators_create_one_contact_per_new_email(database: Database) {
 
 #[tokio::test]
 async fn two_aggregators_create_one_contact_per_new_email_on_postgres() {
-    let Some(database) = Database::postgres().await else {
-        return;
-    };
+    let database = Database::postgres().await;
     two_aggregators_create_one_contact_per_new_email(database).await;
 }
 

@@ -99,8 +99,6 @@ async fn docs_example_is_stored_with_its_contact_on_sqlite() {
 
 #[tokio::test]
 async fn docs_example_is_stored_with_its_contact_on_postgres() {
-    let Some(database) = Database::postgres().await else {
-        return;
-    };
+    let database = Database::postgres().await;
     docs_example_is_stored_with_its_contact(database).await;
 }

@@ -27,9 +27,24 @@ pub mod wait;
 
 use std::path::PathBuf;
 
-/// Directory holding the built binaries: `SENDREALM_TEST_BIN_DIR`, or the profile directory
-/// this test binary was built into (`target/<profile>/deps/..`).
+/// A directory of binaries that replaces the built ones for processes started from now on
+/// (the benchmark runs an earlier release's aggregator this way).
+static BIN_DIR_OVERRIDE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// Starts processes from `dir` (or, with `None`, from the built binaries again).
+pub fn use_bin_dir(dir: Option<PathBuf>) {
+    if let Ok(mut current) = BIN_DIR_OVERRIDE.lock() {
+        *current = dir;
+    }
+}
+
+/// Directory holding the built binaries: the [`use_bin_dir`] override,
+/// `SENDREALM_TEST_BIN_DIR`, or the profile directory this test binary was built into
+/// (`target/<profile>/deps/..`).
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = BIN_DIR_OVERRIDE.lock().ok().and_then(|d| d.clone()) {
+        return dir;
+    }
     if let Some(dir) = std::env::var_os("SENDREALM_TEST_BIN_DIR") {
         return PathBuf::from(dir);
     }

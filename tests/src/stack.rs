@@ -71,9 +71,9 @@ pub enum Database {
 }
 
 impl Database {
-    /// PostgreSQL, or `None` (skip) when it is unavailable outside CI.
-    pub async fn postgres() -> Option<Database> {
-        PgDatabase::create().await.map(Database::Postgres)
+    /// A fresh PostgreSQL database (the test fails when PostgreSQL is unreachable).
+    pub async fn postgres() -> Database {
+        Database::Postgres(PgDatabase::require().await)
     }
 }
 

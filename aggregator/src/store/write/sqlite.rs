@@ -7,7 +7,7 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{AssertSqlSafe, Row, Sqlite};
 use uuid::Uuid;
 
-use super::{Bulk, Found, Lookups, ROWS_PER_STATEMENT, Writes, kind_of, placeholders};
+use super::{Bulk, Found, Lookups, ROWS_PER_STATEMENT, Writes, anonymous_placeholders, kind_of};
 
 impl Bulk for Sqlite {
     async fn begin(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
@@ -23,7 +23,7 @@ impl Bulk for Sqlite {
         for chunk in lookups.contact_ids.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT id, project_id FROM contacts WHERE id IN {}",
-                placeholders(1, chunk.len())
+                anonymous_placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -37,7 +37,7 @@ impl Bulk for Sqlite {
             let sql = format!(
                 "SELECT project_id, kind, value, contact_id FROM contact_identifiers \
                  WHERE (project_id, kind, value) IN (VALUES {})",
-                placeholders(chunk.len(), 3)
+                anonymous_placeholders(chunk.len(), 3)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for (project, kind, value) in chunk {
@@ -63,7 +63,7 @@ impl Bulk for Sqlite {
         for chunk in writes.contacts.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO contacts (id, project_id, created_at) VALUES {}",
-                placeholders(chunk.len(), 3)
+                anonymous_placeholders(chunk.len(), 3)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for c in chunk {
@@ -75,7 +75,7 @@ impl Bulk for Sqlite {
             let sql = format!(
                 "INSERT INTO contact_identifiers (project_id, kind, value, contact_id, created_at) \
                  VALUES {}",
-                placeholders(chunk.len(), 5)
+                anonymous_placeholders(chunk.len(), 5)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for i in chunk {
@@ -93,7 +93,7 @@ impl Bulk for Sqlite {
             let sql = format!(
                 "INSERT INTO outbox (id, project_id, subject, msg_id, payload, created_at) \
                  VALUES {} ON CONFLICT DO NOTHING",
-                placeholders(chunk.len(), 6)
+                anonymous_placeholders(chunk.len(), 6)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for o in chunk {
@@ -113,7 +113,7 @@ impl Bulk for Sqlite {
                 "INSERT INTO events (id, project_id, event, contact_id, sent_contact_id, \
                  external_id, email, payload, occurred_at, received_at, stored_at, \
                  idempotency_key, source, region) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                placeholders(chunk.len(), 14)
+                anonymous_placeholders(chunk.len(), 14)
             );
             let mut query = sqlx::query_scalar::<_, Uuid>(AssertSqlSafe(sql));
             for new in chunk {
@@ -147,7 +147,7 @@ impl Bulk for Sqlite {
             let sql = format!(
                 "INSERT INTO identity_conflicts (project_id, event_id, kind, value, \
                  identifier_contact, resolved_contact, created_at) VALUES {}",
-                placeholders(chunk.len(), 7)
+                anonymous_placeholders(chunk.len(), 7)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for c in chunk {

@@ -1,0 +1,216 @@
+//! The databases: their ceilings, and the aggregator draining a pre-filled stream into
+//! each, as ratios to those ceilings (and, when given, against an earlier release).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sendrealm_common::event::{Event, EventObject, Source, Timestamp};
+use sendrealm_common::subjects::{DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, event_subject};
+use sendrealm_e2e::aggregator::{AdminCli, Aggregator};
+use sendrealm_e2e::nats::NatsServer;
+use sendrealm_e2e::postgres::PgDatabase;
+
+use crate::report::Findings;
+use crate::{Plan, ceilings};
+
+/// Ceilings and drains for SQLite, then PostgreSQL when reachable. Returns the SQLite
+/// drain rate (what the pipeline's end-to-end phase is sized by).
+pub async fn run(
+    plan: &Plan,
+    body: &[u8],
+    baseline: Option<&PathBuf>,
+    findings: &mut Findings,
+) -> anyhow::Result<f64> {
+    let request: sendrealm_common::event::EventRequest = serde_json::from_slice(body)?;
+    let payload = request
+        .payload
+        .map(|p| p.get().to_owned())
+        .unwrap_or_default();
+    let rows = ceilings::rows(plan.drain_events as usize, "drain", &payload);
+    let dir = tempfile::tempdir()?;
+
+    let append = ceilings::sqlite_append(dir.path(), &rows).await?;
+    findings.rate(
+        "SQLite append ceiling (sequential key, no index, WAL, synchronous FULL, 1000-row tx)",
+        "rows/s",
+        append,
+    );
+    let schema = ceilings::sqlite_schema(dir.path(), &rows).await?;
+    findings.rate(
+        "raw insert into the aggregator's SQLite schema (same settings)",
+        "rows/s",
+        schema,
+    );
+    let sqlite_drain = drain(plan, None, &[]).await?;
+    findings.rate("aggregator draining into SQLite", "events/s", sqlite_drain);
+    findings.at_least(
+        "aggregator / SQLite append ceiling",
+        sqlite_drain / append,
+        0.25,
+    );
+    findings.note(
+        "aggregator / raw insert into its own SQLite schema",
+        format!("{:.2}", sqlite_drain / schema),
+    );
+    eprintln!(
+        "SQLite: append {append:.0} rows/s, own schema {schema:.0} rows/s, aggregator {sqlite_drain:.0} events/s"
+    );
+    if let Some(dir) = baseline {
+        let before = with_binaries(dir, drain(plan, None, &[])).await?;
+        findings.rate(
+            "earlier release's aggregator draining into SQLite",
+            "events/s",
+            before,
+        );
+        findings.at_least(
+            "aggregator / earlier release (SQLite)",
+            sqlite_drain / before,
+            3.0,
+        );
+        eprintln!("SQLite: earlier release {before:.0} events/s");
+    }
+
+    let Some(copy_db) = PgDatabase::create().await else {
+        findings.note("PostgreSQL", "not reachable; skipped");
+        return Ok(sqlite_drain);
+    };
+    let copy = ceilings::postgres_copy(&copy_db.url, &rows).await?;
+    findings.rate(
+        "PostgreSQL COPY ceiling (no index, 1000 rows per COPY)",
+        "rows/s",
+        copy,
+    );
+    let schema_db = PgDatabase::require().await;
+    let schema = ceilings::postgres_schema(&schema_db.url, &rows).await?;
+    findings.rate(
+        "raw insert into the aggregator's PostgreSQL schema (UNNEST, 1000 rows)",
+        "rows/s",
+        schema,
+    );
+    let drain_db = PgDatabase::require().await;
+    let pg_drain = drain(plan, Some(&drain_db), &[]).await?;
+    findings.rate("aggregator draining into PostgreSQL", "events/s", pg_drain);
+    findings.at_least("aggregator / PostgreSQL COPY ceiling", pg_drain / copy, 0.5);
+    findings.note(
+        "aggregator / raw insert into its own PostgreSQL schema",
+        format!("{:.2}", pg_drain / schema),
+    );
+    eprintln!(
+        "PostgreSQL: COPY {copy:.0} rows/s, own schema {schema:.0} rows/s, aggregator {pg_drain:.0} events/s"
+    );
+    if let Some(dir) = baseline {
+        let db = PgDatabase::require().await;
+        let before = with_binaries(dir, drain(plan, Some(&db), &[])).await?;
+        findings.rate(
+            "earlier release's aggregator draining into PostgreSQL",
+            "events/s",
+            before,
+        );
+        findings.note(
+            "aggregator / earlier release (PostgreSQL)",
+            format!("{:.2}", pg_drain / before),
+        );
+    }
+    Ok(sqlite_drain)
+}
+
+/// Runs a phase with the binaries of `dir` (an earlier release) in place of the built ones.
+async fn with_binaries<T>(
+    dir: &Path,
+    phase: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    sendrealm_e2e::use_bin_dir(Some(dir.to_path_buf()));
+    let result = phase.await;
+    sendrealm_e2e::use_bin_dir(None);
+    result
+}
+
+/// Pre-fills a fresh stream with events of a fresh project, then times an aggregator
+/// (started with `env`) draining it into SQLite (or the given PostgreSQL database).
+/// Events/s.
+pub async fn drain(
+    plan: &Plan,
+    postgres: Option<&PgDatabase>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<f64> {
+    let nats = NatsServer::start();
+    let cli = match postgres {
+        Some(db) => AdminCli::with_database(&nats, &db.url),
+        None => AdminCli::sqlite(&nats),
+    };
+    let project = cli.create_project("drain", &[]).await;
+    let js = nats.jetstream().await;
+    sendrealm_common::service::ensure_events_stream(
+        &js,
+        &sendrealm_common::config::StreamConfig::default(),
+    )
+    .await?;
+    let subject = event_subject(DEFAULT_SUBJECT_PREFIX, &project.id, "order.completed");
+    let mut inflight = futures::stream::FuturesUnordered::new();
+    let now = Timestamp::now();
+    for n in 0..plan.drain_events {
+        let request: sendrealm_common::event::EventRequest =
+            serde_json::from_slice(&crate::bodies::event_body("drain", n))?;
+        let event = Event {
+            id: sendrealm_common::id::event_id_for_key(
+                &project.id,
+                request.idempotency_key.as_deref().unwrap_or(""),
+            ),
+            object: EventObject::Event,
+            project_id: project.id.clone(),
+            event: request.event,
+            contact_id: None,
+            external_id: None,
+            email: request.email,
+            payload: request
+                .payload
+                .unwrap_or_else(sendrealm_common::event::empty_payload),
+            occurred_at: now,
+            received_at: now,
+            idempotency_key: request.idempotency_key,
+            source: Source::Api,
+            region: "bench".into(),
+        };
+        let message = async_nats::jetstream::message::PublishMessage::build()
+            .payload(event.to_json().into())
+            .message_id(event.msg_id());
+        inflight.push(
+            js.send_publish(subject.clone(), message)
+                .await?
+                .into_future(),
+        );
+        while inflight.len() >= 1024 {
+            use futures::StreamExt;
+            inflight.next().await.transpose()?;
+        }
+    }
+    {
+        use futures::StreamExt;
+        while let Some(ack) = inflight.next().await {
+            ack?;
+        }
+    }
+    let mut settings = vec![("SENDREALM_LOG", "warn")];
+    settings.extend_from_slice(env);
+    let aggregator = Aggregator::start(&nats, &cli, &settings).await;
+    let stream = js.get_stream(DEFAULT_STREAM).await?;
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer("sendrealm-aggregator")
+        .await
+        .map_err(|e| anyhow::anyhow!("consumer: {e}"))?;
+    let first = consumer.get_info().await?;
+    let remaining_at_start = first.num_pending + first.num_ack_pending as u64;
+    let t0 = Instant::now();
+    ceilings::wait_until(Duration::from_secs(600), || async {
+        consumer
+            .get_info()
+            .await
+            .is_ok_and(|i| i.num_pending == 0 && i.num_ack_pending == 0)
+    })
+    .await?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    aggregator.stop();
+    // System events (contact.created) were published into the stream while draining; the
+    // rate counts the pre-filled events only.
+    Ok(remaining_at_start.min(plan.drain_events) as f64 / elapsed)
+}
