@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_nats::connection::State;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::broker::Broker;
 use crate::policy::Policies;
 
 /// What `/readyz` reports.
@@ -33,7 +33,7 @@ pub struct Readiness {
 
 /// The inputs of readiness.
 pub struct Health {
-    client: async_nats::Client,
+    broker: Arc<dyn Broker>,
     policies: Arc<Policies>,
     stream_ready: AtomicBool,
     shutdown: CancellationToken,
@@ -42,12 +42,12 @@ pub struct Health {
 impl Health {
     /// Readiness over these parts.
     pub fn new(
-        client: async_nats::Client,
+        broker: Arc<dyn Broker>,
         policies: Arc<Policies>,
         shutdown: CancellationToken,
     ) -> Self {
         Health {
-            client,
+            broker,
             policies,
             stream_ready: AtomicBool::new(false),
             shutdown,
@@ -63,7 +63,7 @@ impl Health {
     pub fn readiness(&self) -> Readiness {
         let policies_loaded = self.policies.is_loaded();
         let stream = self.stream_ready.load(Ordering::Acquire);
-        let nats_connected = self.client.connection_state() == State::Connected;
+        let nats_connected = self.broker.is_connected();
         let shutting_down = self.shutdown.is_cancelled();
         Readiness {
             ready: policies_loaded && stream && nats_connected && !shutting_down,

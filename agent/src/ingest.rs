@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
 use bytes::Bytes;
 use futures::future::join_all;
 use sendrealm_common::error_code::ErrorCode;
@@ -17,9 +16,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::auth::AuthError;
+use crate::broker::{Broker, Outgoing, PublishError};
 use crate::metrics::{AckOutcome, Metrics};
 use crate::policy::Project;
-use crate::publish::{Outgoing, PublishError, Publisher};
 use crate::ratelimit::{Exceeded, RateInfo};
 
 /// Why an event (or a request) was not accepted.
@@ -113,8 +112,7 @@ struct BatchRequest<'a> {
 
 /// Everything the ingest path needs; shared by all requests.
 pub struct Ingest {
-    publisher: Publisher,
-    stream: Stream<()>,
+    broker: Arc<dyn Broker>,
     region: String,
     subject_prefix: String,
     max_batch_events: usize,
@@ -130,13 +128,12 @@ impl Ingest {
 
     /// Refuses new events from now on (shutdown); those in flight finish.
     pub fn close(&self) {
-        self.publisher.close();
+        self.broker.close();
     }
 
-    /// Builds the ingest path over a publisher.
+    /// Builds the ingest path over a broker.
     pub fn new(
-        publisher: Publisher,
-        stream: Stream<()>,
+        broker: Arc<dyn Broker>,
         region: String,
         subject_prefix: String,
         max_batch_events: usize,
@@ -145,8 +142,7 @@ impl Ingest {
     ) -> Self {
         Ingest {
             message_ttl: AtomicBool::new(message_ttl),
-            publisher,
-            stream,
+            broker,
             region,
             subject_prefix,
             max_batch_events,
@@ -236,8 +232,8 @@ impl Ingest {
             payload: payload.clone(),
         };
         let started = std::time::Instant::now();
-        let (ack, retried) = match self.publisher.publish(&outgoing).await {
-            Ok(published) => (published.ack, published.retried),
+        let ack = match self.broker.publish(&outgoing).await {
+            Ok(published) => published,
             Err(error) => {
                 self.metrics.ack(AckOutcome::Failed, started.elapsed());
                 return Err(error.into());
@@ -253,9 +249,14 @@ impl Ingest {
             return Ok(Accepted::New(data(&payload, event, false)));
         }
         // The key was seen inside the duplicate window: answer with what was stored then.
-        match self.original(ack.sequence).await? {
+        let original = self
+            .broker
+            .stored(ack.sequence)
+            .await
+            .map_err(|error| IngestError::Original(error.to_string()))?;
+        match original {
             // Our own earlier attempt was stored and only its ack was lost: a new event.
-            Some(original) if retried && original == payload => {
+            Some(original) if ack.retried && original == payload => {
                 Ok(Accepted::New(data(&payload, event, false)))
             }
             Some(original) => Ok(Accepted::Replayed(replayed(&original, event))),
@@ -264,27 +265,6 @@ impl Ingest {
                 // derived from the key, so this body names the same event.
                 tracing::warn!(event_id = %event.id, sequence = ack.sequence, "Original of a duplicate no longer in the stream.");
                 Ok(Accepted::Replayed(data(&payload, event, true)))
-            }
-        }
-    }
-
-    async fn original(&self, sequence: u64) -> Result<Option<Bytes>, IngestError> {
-        match self.stream.direct_get(sequence).await {
-            Ok(message) => Ok(Some(message.payload)),
-            Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
-            Err(error) => {
-                // A stream created without allow_direct: ask the leader instead.
-                tracing::debug!(%error, "Direct get failed; reading from the stream leader.");
-                match self.stream.get_raw_message(sequence).await {
-                    Ok(message) => Ok(Some(message.payload)),
-                    Err(error)
-                        if error.kind()
-                            == async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound =>
-                    {
-                        Ok(None)
-                    }
-                    Err(error) => Err(IngestError::Original(error.to_string())),
-                }
             }
         }
     }

@@ -11,11 +11,13 @@
 //! * [`auth`]: Bearer keys to projects.
 //! * [`ratelimit`]: per-project event budgets.
 //! * [`ingest`]: validate → rate-limit → publish → answer, without HTTP.
-//! * [`publish`]: the publish task that pipelines acks and retries with the same id.
+//! * [`broker`]: where events go (JetStream; in memory for tests).
+//! * [`publish`]: JetStream publishing with a deadline, retrying with the same id.
 //! * [`http`]: routes, handlers, body caps and the error mapping.
 //! * [`health`], [`metrics`]: readiness and counters.
 
 pub mod auth;
+pub mod broker;
 pub mod config;
 pub mod health;
 pub mod http;
@@ -36,12 +38,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
-use crate::health::Health;
-use crate::http::{Limits, State};
-use crate::ingest::Ingest;
-use crate::metrics::Metrics;
+use crate::http::State;
 use crate::policy::Policies;
-use crate::publish::Publisher;
+use crate::publish::{JetStream, Publisher};
 
 /// Why the agent could not run.
 #[derive(Debug, thiserror::Error)]
@@ -70,32 +69,20 @@ pub async fn run(
 
     let stopping = CancellationToken::new();
     let policies = Arc::new(Policies::default());
-    let publisher = Publisher::new(js.clone(), &config.publish);
     let stream = js
         .get_stream_no_info(&config.nats.stream.name)
         .await
         .map_err(|e| AgentError::Stream(config.nats.stream.name.clone(), e.to_string()))?;
-
-    let metrics = Arc::new(Metrics::default());
-    let state = Arc::new(State {
-        ingest: Ingest::new(
-            publisher,
-            stream,
-            config.region.clone(),
-            config.nats.stream.subject_prefix.clone(),
-            config.max_batch_events,
-            Arc::clone(&metrics),
-            config.publish.message_ttl,
-        ),
-        policies: Arc::clone(&policies),
-        health: Health::new(client.clone(), Arc::clone(&policies), stopping.clone()),
-        metrics,
-        limits: Limits {
-            max_body_bytes: config.max_body_bytes,
-            max_batch_body_bytes: config.max_batch_body_bytes,
-            retry_after_secs: config.publish.retry_after_secs,
-        },
+    let broker = Arc::new(JetStream {
+        publisher: Publisher::new(js.clone(), &config.publish),
+        stream,
     });
+    let state = Arc::new(State::new(
+        &config,
+        broker,
+        Arc::clone(&policies),
+        stopping.clone(),
+    ));
 
     let background = CancellationToken::new();
     let setup = tokio::spawn(prepare_stream(

@@ -10,8 +10,6 @@ use std::time::Duration;
 use sendrealm_common::error_code::ErrorCode;
 use sendrealm_common::latency::{MICROS_PER_SEC, Recorder, write_summary, write_summary_header};
 
-use crate::ingest::{Accepted, Outcome};
-
 /// The routes whose request time is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -74,13 +72,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one event outcome.
-    pub fn record(&self, outcome: &Outcome) {
-        match &outcome.result {
-            Ok(Accepted::New(_)) => self.accepted.fetch_add(1, Ordering::Relaxed),
-            Ok(Accepted::Replayed(_)) => self.replayed.fetch_add(1, Ordering::Relaxed),
-            Err(error) => self.reject(error.code()),
-        };
+    /// Counts one newly accepted event.
+    pub fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one replayed event (its idempotency key was seen before).
+    pub fn replayed(&self) {
+        self.replayed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request refused before any event was read (auth, content type, size).

@@ -74,6 +74,13 @@ impl Policies {
         self.len() == 0
     }
 
+    /// Holds exactly these policies, as a complete read of the bucket would (for tests and
+    /// tools that feed policies without a bucket).
+    pub fn load(&self, policies: Vec<(u64, ProjectPolicy)>) {
+        self.replace_all(policies);
+        self.mark_loaded();
+    }
+
     fn mark_loaded(&self) {
         if !self.loaded.swap(true, Ordering::AcqRel) {
             tracing::info!(projects = self.len(), "Project policies loaded.");

@@ -17,49 +17,15 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::{DirectGetErrorKind, RawMessageErrorKind, Stream};
 use async_nats::jetstream::{self, publish::PublishAck};
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use sendrealm_common::subjects::NATS_TTL;
 use tokio::time::Instant;
 
+use crate::broker::{Broker, Outgoing, PublishError, Published};
 use crate::config::PublishConfig;
-
-/// One message to publish.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// Subject (`<prefix>.<project>.<event>`).
-    pub subject: String,
-    /// `Nats-Msg-Id`, stable across retries.
-    pub msg_id: String,
-    /// `Nats-TTL` value (the project's retention in seconds), if any.
-    pub ttl: Option<async_nats::header::HeaderValue>,
-    /// The event object JSON.
-    pub payload: Bytes,
-}
-
-/// Why a publish did not succeed. Whatever the variant, the event was not acknowledged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PublishError {
-    /// No ack before the deadline (JetStream down, slow, or unreachable).
-    #[error("JetStream did not acknowledge in time")]
-    Unavailable,
-    /// JetStream answered with an error that retrying will not fix.
-    #[error("JetStream refused the message: {0}")]
-    Refused(String),
-    /// The agent is shutting down and takes no new publishes.
-    #[error("the agent is shutting down")]
-    ShuttingDown,
-}
-
-/// An acknowledged publish.
-#[derive(Debug, Clone)]
-pub struct Published {
-    /// JetStream's ack (`duplicate` when the `Nats-Msg-Id` was seen in the window).
-    pub ack: PublishAck,
-    /// Whether it took more than one attempt: then a duplicate ack may be our own first
-    /// attempt, stored with its ack lost.
-    pub retried: bool,
-}
 
 /// Delay before the first retry; doubles per attempt up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
@@ -68,7 +34,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_millis(1_000);
 /// Publishes events; shared by all requests.
 pub struct Publisher {
     js: jetstream::Context,
-    client: async_nats::Client,
+    pub(crate) client: async_nats::Client,
     deadline: Duration,
     closed: AtomicBool,
 }
@@ -104,7 +70,8 @@ impl Publisher {
                 match self.attempt(message).await {
                     Ok(ack) => {
                         return Ok(Published {
-                            ack,
+                            sequence: ack.sequence,
+                            duplicate: ack.duplicate,
                             retried: attempt > 1,
                         });
                     }
@@ -143,6 +110,55 @@ impl Publisher {
             .send_publish(message.subject.clone(), publish)
             .await?
             .await
+    }
+}
+
+/// The production broker: JetStream, through a [`Publisher`], reading originals back from
+/// the events stream.
+pub struct JetStream {
+    /// Publishes with deadline and retries.
+    pub publisher: Publisher,
+    /// The events stream (for direct gets of originals).
+    pub stream: Stream<()>,
+}
+
+impl Broker for JetStream {
+    fn publish<'a>(
+        &'a self,
+        message: &'a Outgoing,
+    ) -> BoxFuture<'a, Result<Published, PublishError>> {
+        Box::pin(self.publisher.publish(message))
+    }
+
+    fn stored(&self, sequence: u64) -> BoxFuture<'_, Result<Option<Bytes>, PublishError>> {
+        Box::pin(async move {
+            match self.stream.direct_get(sequence).await {
+                Ok(message) => Ok(Some(message.payload)),
+                Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
+                Err(error) => {
+                    // A stream created without allow_direct: ask the leader instead.
+                    tracing::debug!(%error, "Direct get failed; reading from the stream leader.");
+                    match self.stream.get_raw_message(sequence).await {
+                        Ok(message) => Ok(Some(message.payload)),
+                        Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => {
+                            Ok(None)
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, sequence, "Cannot read a stored message back.");
+                            Err(PublishError::Unavailable)
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn is_connected(&self) -> bool {
+        self.publisher.client.connection_state() == State::Connected
+    }
+
+    fn close(&self) {
+        self.publisher.close();
     }
 }
 

@@ -106,7 +106,7 @@ where
         Ok((project, body)) => match route {
             Route::Events => {
                 let outcome = state.ingest.submit(&project, &body, Timestamp::now()).await;
-                state.metrics.record(&outcome);
+                record(state, &outcome);
                 single_response(state, outcome)
             }
             Route::Batch => match state
@@ -128,6 +128,17 @@ where
     let status = response.status().as_u16();
     state.metrics.request(route, status, started.elapsed());
     response
+}
+
+/// Counts an event's outcome.
+fn record(state: &State, outcome: &Outcome) {
+    match &outcome.result {
+        Ok(Accepted::New(_)) => state.metrics.accepted(),
+        Ok(Accepted::Replayed(_)) => state.metrics.replayed(),
+        Err(error) => {
+            state.metrics.reject(error.code());
+        }
+    }
 }
 
 fn single_response(state: &State, outcome: Outcome) -> Response {
@@ -160,7 +171,7 @@ fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
     let mut last_rate = None;
     results.push(b'[');
     for (i, outcome) in outcomes.into_iter().enumerate() {
-        state.metrics.record(&outcome);
+        record(state, &outcome);
         if i > 0 {
             results.push(b',');
         }

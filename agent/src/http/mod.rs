@@ -23,7 +23,8 @@ pub struct Limits {
     pub retry_after_secs: u64,
 }
 
-/// Everything a handler may touch, built once in [`crate::run`].
+/// Everything a handler may touch, built once in [`crate::run`] (or by a test, over an
+/// in-memory broker).
 pub struct State {
     /// The ingest path.
     pub ingest: Ingest,
@@ -35,4 +36,34 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Body caps.
     pub limits: Limits,
+}
+
+impl State {
+    /// The handlers' state over a broker and the policies it is fed.
+    pub fn new(
+        config: &crate::config::AgentConfig,
+        broker: Arc<dyn crate::broker::Broker>,
+        policies: Arc<Policies>,
+        stopping: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        State {
+            ingest: Ingest::new(
+                Arc::clone(&broker),
+                config.region.clone(),
+                config.nats.stream.subject_prefix.clone(),
+                config.max_batch_events,
+                Arc::clone(&metrics),
+                config.publish.message_ttl,
+            ),
+            health: Health::new(broker, Arc::clone(&policies), stopping),
+            policies,
+            metrics,
+            limits: Limits {
+                max_body_bytes: config.max_body_bytes,
+                max_batch_body_bytes: config.max_batch_body_bytes,
+                retry_after_secs: config.publish.retry_after_secs,
+            },
+        }
+    }
 }
