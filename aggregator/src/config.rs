@@ -45,9 +45,10 @@ pub struct ConsumerConfig {
     /// exists (each commit and index page is then shared by many events) and stay small
     /// when the pipeline is idle.
     pub max_transaction_events: usize,
-    /// Transactions in flight at once. SQLite has one writer, so more only queues there;
-    /// PostgreSQL gains up to its pool size.
-    pub concurrency: usize,
+    /// Transactions in flight at once; unset: 1 on SQLite (one writer: a second
+    /// transaction would only wait for the connection, its wait counted as latency) and 4
+    /// on PostgreSQL (transactions overlap there, up to the pool size).
+    pub concurrency: Option<usize>,
     /// Deliveries before an event goes to the dead-letter queue.
     pub max_deliver: i64,
     /// Wait before each redelivery (ack timeout or failure), growing; at most
@@ -63,7 +64,7 @@ impl Default for ConsumerConfig {
             durable: "sendrealm-aggregator".into(),
             batch_size: 1_000,
             max_transaction_events: 10_000,
-            concurrency: 2,
+            concurrency: None,
             max_deliver: 6,
             backoff_ms: vec![10_000, 30_000, 60_000, 300_000, 900_000],
             max_ack_pending: 20_000,

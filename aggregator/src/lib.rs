@@ -12,6 +12,8 @@
 //! * [`projects`]: project and API-key administration.
 //! * [`policies`]: publishing policies to the KV bucket.
 //! * [`consume`]: the durable pull consumer: batches, acks after commit, poison handling.
+//! * [`known`]: what never changes once seen (projects, identifier links), so batches skip
+//!   lookups.
 //! * [`plan`]: deciding a batch (contacts, links, conflicts, system events), without I/O.
 //! * [`dlq`]: dead letters: advisory capture, records, replay.
 //! * [`identity`]: which contact an event belongs to (pure decisions).
@@ -29,6 +31,7 @@ pub mod consume;
 pub mod dlq;
 pub mod dlq_cli;
 pub mod identity;
+pub mod known;
 pub mod metrics;
 pub mod outbox;
 pub mod plan;

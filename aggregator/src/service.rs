@@ -61,7 +61,7 @@ pub async fn run(
         failures: Arc::clone(&failures),
         dlq: config.dlq.clone(),
         faults: config.faults.clone(),
-        known_projects: Default::default(),
+        known: Default::default(),
     };
     let worker = crate::dlq::worker::Worker {
         store: store.clone(),

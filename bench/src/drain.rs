@@ -190,7 +190,7 @@ pub async fn drain(
             ack?;
         }
     }
-    let mut settings = vec![("SENDREALM_LOG", "warn")];
+    let mut settings = plan.aggregator_settings();
     settings.extend_from_slice(env);
     let aggregator = Aggregator::start(&nats, &cli, &settings).await;
     let stream = js.get_stream(DEFAULT_STREAM).await?;

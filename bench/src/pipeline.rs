@@ -13,12 +13,12 @@ use crate::loadgen::{Outcome, Target};
 use crate::measure::{addr_of, open, pin};
 
 /// Runs agent and aggregator (SQLite) together under an open-loop load; returns the
-/// aggregator's end-to-end p50/p99 (ms) and the agent-side outcome.
+/// aggregator's latencies and the agent-side outcome.
 pub async fn end_to_end_phase(
     plan: &Plan,
     rate: f64,
     run_id: &str,
-) -> anyhow::Result<((f64, f64), Outcome)> {
+) -> anyhow::Result<(Latencies, Outcome)> {
     let nats = NatsServer::start();
     let cli = AdminCli::sqlite(&nats);
     let project = cli
@@ -38,7 +38,7 @@ pub async fn end_to_end_phase(
     )
     .await;
     pin(agent.pid(), 0);
-    let aggregator = Aggregator::start(&nats, &cli, &[("SENDREALM_LOG", "warn")]).await;
+    let aggregator = Aggregator::start(&nats, &cli, &plan.aggregator_settings()).await;
     let target = Target {
         addr: addr_of(&agent.url),
         path: "/events".into(),
@@ -48,31 +48,53 @@ pub async fn end_to_end_phase(
         round: 0,
     };
     let load = open(&target, rate, plan.connections, plan).await?;
-    let e2e = end_to_end(&aggregator).await;
+    let e2e = latencies(&aggregator).await;
     aggregator.stop();
     agent.stop();
     Ok((e2e, load))
 }
 
-/// Reads the aggregator's end-to-end p50 and p99 (ms) once it has drained.
-async fn end_to_end(aggregator: &Aggregator) -> (f64, f64) {
-    let mut last = (0.0, 0.0);
+/// Where the pipeline's time goes, as the aggregator measured it (ms, p50 and p99).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Latencies {
+    /// Agent receipt → committed.
+    pub end_to_end: (f64, f64),
+    /// Agent receipt → pulled by the aggregator.
+    pub queue_lag: (f64, f64),
+    /// Pulled → committed.
+    pub processing: (f64, f64),
+    /// Mean messages per pulled batch.
+    pub batch_mean: f64,
+}
+
+/// Reads the aggregator's latencies once it has drained (they stop moving).
+async fn latencies(aggregator: &Aggregator) -> Latencies {
+    let mut last = Latencies::default();
     for _ in 0..100 {
         let (_, text) = aggregator.get_plain("/metrics").await;
-        let value = |q: &str| {
+        let value = |line_start: String| {
             text.lines()
-                .find(|l| {
-                    l.starts_with(&format!(
-                        "sendrealm_aggregator_end_to_end_seconds{{quantile=\"{q}\"}}"
-                    ))
-                })
+                .find(|l| l.starts_with(&line_start))
                 .and_then(|l| l.rsplit(' ').next())
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0)
-                * 1000.0
         };
-        let now = (value("0.5"), value("0.99"));
-        if now == last && now.0 > 0.0 {
+        let quantiles = |name: &str| {
+            let q = |q: &str| {
+                value(format!(
+                    "sendrealm_aggregator_{name}_seconds{{quantile=\"{q}\"}}"
+                )) * 1000.0
+            };
+            (q("0.5"), q("0.99"))
+        };
+        let batches = value("sendrealm_aggregator_batch_messages_count".into());
+        let now = Latencies {
+            end_to_end: quantiles("end_to_end"),
+            queue_lag: quantiles("queue_lag"),
+            processing: quantiles("processing"),
+            batch_mean: value("sendrealm_aggregator_batch_messages_sum".into()) / batches.max(1.0),
+        };
+        if now == last && now.end_to_end.0 > 0.0 {
             return now;
         }
         last = now;

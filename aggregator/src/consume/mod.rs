@@ -20,8 +20,7 @@ pub mod decode;
 mod process;
 mod settle;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::MessagesErrorKind;
@@ -34,8 +33,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConsumerConfig, DlqConfig, FaultsConfig};
 use crate::dlq::failures::Failures;
+use crate::known::Known;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 use crate::system_events::SystemEvents;
 
 /// Everything the consumer needs.
@@ -60,8 +60,8 @@ pub struct Consumer {
     pub dlq: DlqConfig,
     /// Fault injection.
     pub faults: FaultsConfig,
-    /// Projects seen to exist.
-    pub known_projects: Mutex<HashSet<String>>,
+    /// What never changes once seen: projects, identifier links, contacts.
+    pub known: Known,
 }
 
 /// The durable pull consumer's settings.
@@ -142,10 +142,16 @@ impl Consumer {
         tracing::info!(durable = %self.config.durable, "Consuming events.");
         self.metrics.set_consuming(true);
         let max_transaction = self.config.max_transaction_events.max(1);
-        let limit = self.config.concurrency.max(1);
-        // Up to `concurrency` transactions at once: a batch mostly waits on the database
-        // (round trips, the commit's flush), so overlapping them helps PostgreSQL; SQLite
-        // has one connection and queues them.
+        let limit = self
+            .config
+            .concurrency
+            .unwrap_or(match self.store.backend() {
+                Backend::Sqlite => 1,
+                Backend::Postgres => 4,
+            })
+            .max(1);
+        // Up to `concurrency` transactions at once: on PostgreSQL a batch mostly waits on
+        // round trips and the commit, so overlapping them helps.
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut pending: Vec<Message> = Vec::new();
         let result = loop {

@@ -7,6 +7,7 @@ use sendrealm_common::event::{Source, Timestamp};
 
 use super::Consumer;
 use super::decode::decode;
+use crate::known;
 use crate::plan::{self, Incoming, WriteOutcome};
 use crate::store::StoreError;
 
@@ -79,19 +80,11 @@ impl Consumer {
         let mut unknown = HashSet::new();
         let ids: HashSet<&str> = events.iter().map(|i| i.event.project_id.as_str()).collect();
         for id in ids {
-            if self
-                .known_projects
-                .lock()
-                .is_ok_and(|known| known.contains(id))
-            {
+            if self.known.has_project(id) {
                 continue;
             }
             match self.store.project(id).await {
-                Ok(Some(_)) => {
-                    if let Ok(mut known) = self.known_projects.lock() {
-                        known.insert(id.to_owned());
-                    }
-                }
+                Ok(Some(_)) => self.known.add_project(id),
                 Ok(None) => {
                     unknown.insert(id.to_owned());
                 }
@@ -109,20 +102,18 @@ impl Consumer {
         consumed: std::time::Instant,
     ) {
         match self.write(events).await {
-            Ok(outcomes) => {
+            Ok((outcomes, system_events)) => {
                 self.record_latencies(events, &outcomes, consumed);
-                let mut stored_any = false;
                 for (outcome, message) in outcomes.iter().zip(messages) {
                     match outcome {
-                        WriteOutcome::Stored { .. } => {
-                            self.metrics.stored(1);
-                            stored_any = true;
-                        }
+                        WriteOutcome::Stored { .. } => self.metrics.stored(1),
                         WriteOutcome::Duplicate => self.metrics.duplicates(1),
                     }
                     self.ack(message).await;
                 }
-                if stored_any {
+                // Only a batch that wrote system events wakes the publisher: its query
+                // would otherwise take the database's turn from the next batch.
+                if system_events > 0 {
                     self.outbox.notify_one();
                 }
             }
@@ -156,20 +147,34 @@ impl Consumer {
     }
 
     /// Stores a batch, retrying at once when another aggregator linked one of its
-    /// identifiers first (the retry looks again and attaches to that contact).
-    async fn write(&self, events: &[Incoming]) -> Result<Vec<WriteOutcome>, StoreError> {
+    /// identifiers first (the retry looks again and attaches to that contact). Returns the
+    /// outcomes and how many system events the batch wrote to the outbox.
+    async fn write(&self, events: &[Incoming]) -> Result<(Vec<WriteOutcome>, usize), StoreError> {
         let lookups = plan::lookups(events);
         let mut attempt = 0;
         loop {
+            // Only what is not known yet is looked up (see `known`).
+            let (hits, ask) = self.known.split(&lookups);
             let now = Timestamp::now().unix_millis();
             let written = self
                 .store
-                .write_batch(&lookups, now, |found| {
-                    plan::plan_batch(events, found, &self.system, now)
+                .write_batch(&ask, now, |found| {
+                    let found = known::merged(&hits, found);
+                    let (writes, outcomes) = plan::plan_batch(events, &found, &self.system, now);
+                    let system_events = writes.outbox.len();
+                    let learnt = known::learnt(&found, &writes);
+                    (writes, (outcomes, system_events, learnt))
                 })
                 .await;
             match written {
-                Ok(written) => return Ok(plan::settle(events, written.decided, &written.inserted)),
+                Ok(written) => {
+                    let (outcomes, system_events, learnt) = written.decided;
+                    self.known.remember(learnt);
+                    return Ok((
+                        plan::settle(events, outcomes, &written.inserted),
+                        system_events,
+                    ));
+                }
                 Err(StoreError::Conflict { constraint }) if attempt < CONFLICT_RETRIES => {
                     attempt += 1;
                     tracing::debug!(%constraint, attempt, "Identifier claimed concurrently; retrying the batch.");
