@@ -25,6 +25,8 @@ pub struct AggregatorConfig {
     pub consumer: ConsumerConfig,
     /// The database purge.
     pub retention: RetentionConfig,
+    /// The event catalog.
+    pub catalog: CatalogConfig,
     /// The dead-letter queue.
     pub dlq: DlqConfig,
     /// Fault injection, for dead-letter drills.
@@ -131,6 +133,51 @@ impl Default for RetentionConfig {
     }
 }
 
+/// The event catalog (docs/catalog.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Whether stored events are folded into the catalog.
+    pub enabled: bool,
+    /// Events of an entry that form its baseline: fields and types first seen among them
+    /// are not drift.
+    pub baseline_events: u64,
+    /// A field is reported missing once absent from at least this many latest events of
+    /// its entry…
+    pub missing_after_events: u64,
+    /// …and for at least this long.
+    pub missing_after_secs: u64,
+    /// Redacted examples kept per entry.
+    pub examples: usize,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        let limits = crate::catalog::Limits::default();
+        CatalogConfig {
+            enabled: true,
+            baseline_events: limits.baseline_events,
+            missing_after_events: limits.missing_after_events,
+            missing_after_secs: (limits.missing_after_ms / 1000) as u64,
+            examples: limits.examples,
+        }
+    }
+}
+
+impl CatalogConfig {
+    /// The catalog's bounds, or `None` when the catalog is off.
+    pub fn limits(&self) -> Option<crate::catalog::Limits> {
+        self.enabled.then(|| crate::catalog::Limits {
+            baseline_events: self.baseline_events,
+            missing_after_events: self.missing_after_events,
+            missing_after_ms: i64::try_from(self.missing_after_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            examples: self.examples,
+            ..crate::catalog::Limits::default()
+        })
+    }
+}
+
 impl Default for AggregatorConfig {
     fn default() -> Self {
         AggregatorConfig {
@@ -141,6 +188,7 @@ impl Default for AggregatorConfig {
             nats: NatsConfig::default(),
             consumer: ConsumerConfig::default(),
             retention: RetentionConfig::default(),
+            catalog: CatalogConfig::default(),
             dlq: DlqConfig::default(),
             faults: FaultsConfig::default(),
             shutdown_timeout_secs: 20,

@@ -25,6 +25,8 @@
 //! * [`service`]: wiring it all together, with ordered shutdown.
 //! * [`cli`], [`dlq_cli`]: the admin commands.
 
+pub mod catalog;
+pub mod catalog_folder;
 pub mod cli;
 pub mod config;
 pub mod consume;

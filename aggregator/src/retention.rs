@@ -2,6 +2,9 @@
 //! window, counted from receipt. (In JetStream each event carries the same window as its
 //! per-message TTL.)
 //!
+//! The catalog's redacted examples (and the examples of its drift records) follow the
+//! same window: an entry keeps its schema and counts, not examples of expired events.
+//!
 //! Deletes go in small batches with a pause between them, so ingest keeps its turn at the
 //! database (SQLite has one writer).
 
@@ -30,6 +33,11 @@ pub async fn purge_once(store: &Store, batch: i64, now: i64) -> Result<u64, Stor
                 break;
             }
             tokio::time::sleep(BETWEEN_BATCHES).await;
+        }
+        for key in store.catalog_keys(&project.id).await? {
+            store
+                .catalog_change(&key, now, |entry| Ok(entry.purge_before(before)))
+                .await?;
         }
     }
     Ok(total)

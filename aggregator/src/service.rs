@@ -47,6 +47,8 @@ pub async fn run(
     let outbox = Arc::new(Notify::new());
 
     let failures = Arc::new(crate::dlq::failures::Failures::default());
+    let catalog_limits = config.catalog.limits();
+    let catalog_wake = catalog_limits.map(|_| Arc::new(Notify::new()));
     let consumer = Consumer {
         store: store.clone(),
         js: js.clone(),
@@ -62,6 +64,7 @@ pub async fn run(
         dlq: config.dlq.clone(),
         faults: config.faults.clone(),
         known: Default::default(),
+        catalog: catalog_wake.clone(),
     };
     let worker = crate::dlq::worker::Worker {
         store: store.clone(),
@@ -87,6 +90,17 @@ pub async fn run(
         Arc::clone(&metrics),
         background.clone(),
     ));
+    let catalog_task = match (catalog_limits, catalog_wake) {
+        // Stopped with the consumer, first: it holds a connection the last batch may need,
+        // and what it has not folded stays queued for the next start.
+        (Some(limits), Some(wake)) => Some(tokio::spawn(crate::catalog_folder::run(
+            store.clone(),
+            limits,
+            wake,
+            stopping.clone(),
+        ))),
+        _ => None,
+    };
     tokio::spawn(sync_policies(
         store.clone(),
         js.clone(),
@@ -133,6 +147,9 @@ pub async fn run(
         let _ = outbox_task.await;
         let _ = retention_task.await;
         let _ = worker_task.await;
+        if let Some(task) = catalog_task {
+            let _ = task.await;
+        }
     })
     .await;
     // One last flush: system events of the final batch go out now, not at next start.

@@ -69,6 +69,7 @@ pub async fn run(
         );
         eprintln!("SQLite: earlier release {before:.0} events/s");
     }
+    catalog_cost(plan, None, sqlite_drain, "SQLite", findings).await?;
 
     let Some(copy_db) = PgDatabase::create().await else {
         findings.note("PostgreSQL", "not reachable; skipped");
@@ -98,6 +99,8 @@ pub async fn run(
     eprintln!(
         "PostgreSQL: COPY {copy:.0} rows/s, own schema {schema:.0} rows/s, aggregator {pg_drain:.0} events/s"
     );
+    let off_db = PgDatabase::require().await;
+    catalog_cost(plan, Some(&off_db), pg_drain, "PostgreSQL", findings).await?;
     if let Some(dir) = baseline {
         let db = PgDatabase::require().await;
         let before = with_binaries(dir, drain(plan, Some(&db), &[])).await?;
@@ -112,6 +115,30 @@ pub async fn run(
         );
     }
     Ok(sqlite_drain)
+}
+
+/// The drain again with the event catalog off: what keeping the catalog costs, as the
+/// ratio of the drain with it (`with_catalog`) to the drain without.
+async fn catalog_cost(
+    plan: &Plan,
+    postgres: Option<&PgDatabase>,
+    with_catalog: f64,
+    backend: &str,
+    findings: &mut Findings,
+) -> anyhow::Result<()> {
+    let without = drain(plan, postgres, &[("SENDREALM_CATALOG__ENABLED", "false")]).await?;
+    findings.rate(
+        &format!("aggregator draining into {backend}, catalog off"),
+        "events/s",
+        without,
+    );
+    findings.at_least(
+        &format!("drain with the catalog / without ({backend})"),
+        with_catalog / without,
+        0.85,
+    );
+    eprintln!("{backend}: catalog off {without:.0} events/s");
+    Ok(())
 }
 
 /// Runs a phase with the binaries of `dir` (an earlier release) in place of the built ones.

@@ -258,7 +258,9 @@ async fn poison_is_terminated_at_once_and_does_not_block_the_rest() {
     );
 }
 
-#[tokio::test]
+// The proxy runs on the test's runtime: a second thread keeps it forwarding while the
+// test blocks on the aggregator's shutdown (which still talks to the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_for_30_s_loses_and_duplicates_nothing() {
     let pg = sendrealm_e2e::postgres::PgDatabase::require().await;
     let proxy = sendrealm_e2e::proxy::Proxy::start("127.0.0.1:5432").await;

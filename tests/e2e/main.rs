@@ -5,6 +5,7 @@ mod admin;
 mod api_shapes;
 mod batch;
 mod bench;
+mod catalog;
 mod config_files;
 mod delivery;
 mod dlq;

@@ -193,6 +193,24 @@ impl Aggregator {
         )
     }
 
+    /// POST a JSON body with a token; returns status and JSON body.
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request to the aggregator");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// GET without a token.
     pub async fn get_plain(&self, path: &str) -> (u16, String) {
         let response = self

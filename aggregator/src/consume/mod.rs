@@ -62,6 +62,8 @@ pub struct Consumer {
     pub faults: FaultsConfig,
     /// What never changes once seen: projects, identifier links, contacts.
     pub known: Known,
+    /// Woken when a batch queued events for the catalog; `None`: the catalog is off.
+    pub catalog: Option<Arc<Notify>>,
 }
 
 /// The durable pull consumer's settings.

@@ -116,6 +116,9 @@ impl Consumer {
                 if system_events > 0 {
                     self.outbox.notify_one();
                 }
+                if let Some(catalog) = &self.catalog {
+                    catalog.notify_one();
+                }
             }
             Err(error) if error.is_transient() || matches!(error, StoreError::Conflict { .. }) => {
                 tracing::warn!(%error, events = events.len(), "Batch not stored; redelivering with backoff.");
@@ -160,7 +163,9 @@ impl Consumer {
                 .store
                 .write_batch(&ask, now, |found| {
                     let found = known::merged(&hits, found);
-                    let (writes, outcomes) = plan::plan_batch(events, &found, &self.system, now);
+                    let (mut writes, outcomes) =
+                        plan::plan_batch(events, &found, &self.system, now);
+                    writes.catalog = self.catalog.is_some();
                     let system_events = writes.outbox.len();
                     let learnt = known::learnt(&found, &writes);
                     (writes, (outcomes, system_events, learnt))

@@ -8,9 +8,10 @@
 //!
 //! * [`error`]: store errors and their classification (refused data vs. transient).
 //! * [`rows`]: rows and list filters.
-//! * `projects`, `events`, `outbox`, `dead_letters`: queries per concern.
+//! * `projects`, `events`, `outbox`, `dead_letters`, `catalog`: queries per concern.
 //! * [`write`]: storing a consumed batch in one transaction.
 
+pub mod catalog;
 mod dead_letters;
 pub mod error;
 mod events;
@@ -24,6 +25,7 @@ pub mod write;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+pub use catalog::{CatalogFilter, CatalogRow};
 pub use error::StoreError;
 pub use rows::*;
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod backoffice;
+pub mod catalog;
 pub mod dlq;
 pub mod events;
 pub mod health;
@@ -66,6 +67,32 @@ pub fn routes(
         .and(with_state.clone())
         .and(authorization)
         .then(backoffice::latency_page);
+    let catalog_list = warp::path!("v1" / "catalog")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .and(warp::query::<catalog::ListQuery>())
+        .then(catalog::list);
+    let catalog_one = warp::path!("v1" / "catalog" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .and(warp::query::<catalog::EntryQuery>())
+        .then(catalog::one);
+    let catalog_decide = warp::path!("v1" / "catalog" / String / "pii" / String)
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(authorization)
+        .and(warp::query::<catalog::EntryQuery>())
+        .and(warp::body::content_length_limit(16 * 1024))
+        .and(warp::body::bytes())
+        .then(catalog::decide);
+    let catalog_backoffice = warp::path!("v1" / "backoffice" / "catalog")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(authorization)
+        .and(warp::query::<catalog::ListQuery>())
+        .then(catalog::backoffice);
     let healthz = warp::path!("healthz").and(warp::get()).map(health::healthz);
     let readyz = warp::path!("readyz")
         .and(warp::get())
@@ -85,6 +112,14 @@ pub fn routes(
         .or(backoffice_json)
         .unify()
         .or(backoffice_page)
+        .unify()
+        .or(catalog_list)
+        .unify()
+        .or(catalog_one)
+        .unify()
+        .or(catalog_decide)
+        .unify()
+        .or(catalog_backoffice)
         .unify()
         .or(healthz)
         .unify()

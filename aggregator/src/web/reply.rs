@@ -107,6 +107,13 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
             ErrorCode::MethodNotAllowed,
             "method not allowed on this route",
         )
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::new(ErrorCode::BodyTooLarge, "request body too large")
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            "send the body with a Content-Length",
+        )
     } else if let Some(invalid) = rejection.find::<warp::reject::InvalidQuery>() {
         ApiError::new(
             ErrorCode::InvalidRequest,

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 mod batches;
+mod catalog;
 mod dead_letters;
 mod migrations;
 mod projects;

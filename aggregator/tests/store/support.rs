@@ -1,5 +1,7 @@
 //! A fresh store per test on either backend, and builders for the rows tests write.
 
+use sendrealm_aggregator::catalog::Limits;
+use sendrealm_aggregator::catalog_folder::{self, Pass};
 use sendrealm_aggregator::config::DatabaseConfig;
 use sendrealm_aggregator::plan::{self, Incoming, WriteOutcome};
 use sendrealm_aggregator::store::{ApiKeyRow, ProjectRow, Store};
@@ -149,11 +151,34 @@ pub async fn store_batch(store: &Store, events: &[Incoming]) -> Vec<WriteOutcome
     let now = Timestamp::now().unix_millis();
     let written = store
         .write_batch(&plan::lookups(events), now, |found| {
-            plan::plan_batch(events, found, &system, now)
+            let (mut writes, outcomes) = plan::plan_batch(events, found, &system, now);
+            // As the consumer does with the catalog on (the default).
+            writes.catalog = true;
+            (writes, outcomes)
         })
         .await
         .unwrap();
     plan::settle(events, written.decided, &written.inserted)
+}
+
+/// Folds everything queued into the catalog, as the aggregator's folder does.
+pub async fn fold_catalog(store: &Store) {
+    loop {
+        let now = Timestamp::now().unix_millis();
+        match catalog_folder::pass(store, Limits::default(), now)
+            .await
+            .unwrap()
+        {
+            Pass::Idle => return,
+            Pass::Folded(_) | Pass::Raced => {}
+        }
+    }
+}
+
+/// The event with this payload instead.
+pub fn with_payload(mut incoming: Incoming, payload: serde_json::Value) -> Incoming {
+    incoming.event.payload = serde_json::value::to_raw_value(&payload).unwrap();
+    incoming
 }
 
 /// The contact of a stored outcome.

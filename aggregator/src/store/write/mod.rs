@@ -16,6 +16,7 @@ use sendrealm_common::event::Event;
 use uuid::Uuid;
 
 use super::{OutboxRow, Store, StoreError, on_pool};
+use crate::catalog::fold::Key;
 
 /// Most rows per multi-row statement (SQLite allows 32 766 parameters; 15 columns × 1000).
 pub const ROWS_PER_STATEMENT: usize = 1000;
@@ -98,6 +99,8 @@ pub struct Writes<'a> {
     pub outbox: Vec<OutboxRow>,
     /// Events to insert; those stored before are skipped.
     pub events: Vec<NewEvent<'a>>,
+    /// Whether the events stored are queued for the catalog (`catalog_queue`).
+    pub catalog: bool,
 }
 
 /// What a batch write did.
@@ -110,7 +113,7 @@ pub struct Written<T> {
 }
 
 /// The statements of the write path, per backend.
-trait Bulk: sqlx::Database {
+pub(crate) trait Bulk: sqlx::Database {
     /// Starts the write transaction.
     fn begin(
         pool: &sqlx::Pool<Self>,
@@ -149,6 +152,22 @@ impl Store {
         }))
     }
 }
+
+/// Starts a write transaction on either backend (SQLite: holding the write lock).
+pub(crate) async fn begin<DB: Bulk>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    DB::begin(pool).await
+}
+
+/// A `catalog_queue` row: the ids of the events a batch inserted, 16 bytes each.
+pub(crate) fn queued_ids(inserted: &HashSet<Uuid>) -> Vec<u8> {
+    inserted.iter().flat_map(|id| *id.as_bytes()).collect()
+}
+
+/// Queues the inserted events for the catalog.
+pub(crate) const ENQUEUE: &str =
+    "INSERT INTO catalog_queue (event_ids, created_at) VALUES ($1, $2)";
 
 /// `($1,$2,$3),($4,$5,$6)…`: placeholders for `rows` rows of `cols` columns.
 pub fn placeholders(rows: usize, cols: usize) -> String {
@@ -193,6 +212,15 @@ pub(crate) fn anonymous_placeholders(rows: usize, cols: usize) -> String {
         out.push_str(&row);
     }
     out
+}
+
+/// An entry's body as stored; a body that no longer parses starts the entry afresh
+/// rather than stopping every batch that names it.
+pub(crate) fn entry_of(key: &Key, body: &str) -> crate::catalog::Entry {
+    serde_json::from_str(body).unwrap_or_else(|error| {
+        tracing::warn!(%error, project_id = %key.project_id, event = %key.event, "Catalog entry body unreadable; starting it afresh.");
+        crate::catalog::Entry::default()
+    })
 }
 
 /// The kind names stored, as the `&'static str` an [`IdentifierKey`] holds.

@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
-use super::{Bulk, Found, Lookups, Writes, kind_of};
+use super::{Bulk, ENQUEUE, Found, Lookups, Writes, kind_of, queued_ids};
 
 /// Column-wise copy of a list: one array per column, as `UNNEST` takes them.
 fn column<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
@@ -161,6 +161,13 @@ impl Bulk for Postgres {
             .bind(now)
             .execute(&mut *conn)
             .await?;
+        }
+        if writes.catalog && !inserted.is_empty() {
+            sqlx::query(ENQUEUE)
+                .bind(queued_ids(&inserted))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(inserted)
     }

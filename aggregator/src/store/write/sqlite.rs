@@ -7,7 +7,10 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{AssertSqlSafe, Row, Sqlite};
 use uuid::Uuid;
 
-use super::{Bulk, Found, Lookups, ROWS_PER_STATEMENT, Writes, anonymous_placeholders, kind_of};
+use super::{
+    Bulk, ENQUEUE, Found, Lookups, ROWS_PER_STATEMENT, Writes, anonymous_placeholders, kind_of,
+    queued_ids,
+};
 
 impl Bulk for Sqlite {
     async fn begin(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
@@ -162,6 +165,13 @@ impl Bulk for Sqlite {
                     .bind(now);
             }
             query.execute(&mut *conn).await?;
+        }
+        if writes.catalog && !inserted.is_empty() {
+            sqlx::query(ENQUEUE)
+                .bind(queued_ids(&inserted))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(inserted)
     }

@@ -1,0 +1,180 @@
+//! Folding stored events into catalog entries: grouped per entry, so that one entry is
+//! read and written once per pass, however many of its events the pass holds.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::{Entry, Limits};
+
+/// Names one catalog entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    /// Project.
+    pub project_id: String,
+    /// Event name.
+    pub event: String,
+    /// `api` or `system`.
+    pub source: String,
+}
+
+/// An entry with the columns stored beside its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Which entry.
+    pub key: Key,
+    /// First event received (ms); meaningless while `count` is 0.
+    pub first_seen_at: i64,
+    /// Latest event received (ms).
+    pub last_seen_at: i64,
+    /// Events folded in.
+    pub count: i64,
+    /// Schema, drift, examples and PII.
+    pub entry: Entry,
+    /// The row's version when it was read; `None`: a new entry.
+    pub version: Option<i64>,
+}
+
+impl State {
+    /// An entry nothing was folded into yet.
+    pub fn empty(key: Key) -> State {
+        State {
+            key,
+            first_seen_at: 0,
+            last_seen_at: 0,
+            count: 0,
+            entry: Entry::default(),
+            version: None,
+        }
+    }
+}
+
+/// A stored event, as the catalog reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Its id.
+    pub id: Uuid,
+    /// Its entry.
+    pub key: Key,
+    /// The payload JSON.
+    pub payload: String,
+    /// When the agent received it (ms).
+    pub received_at: i64,
+}
+
+/// Stored events per entry, in store order; keys sorted.
+pub type Groups = BTreeMap<Key, Vec<Stored>>;
+
+/// Groups stored events (in store order) per entry.
+pub fn group(events: Vec<Stored>) -> Groups {
+    let mut groups: Groups = BTreeMap::new();
+    for event in events {
+        groups.entry(event.key.clone()).or_default().push(event);
+    }
+    groups
+}
+
+/// Folds every group into its state; a group without a loaded state starts an entry.
+/// `now` (ms) dates the missing-field check.
+pub fn fold(states: &mut Vec<State>, groups: &Groups, limits: &Limits, now: i64) {
+    for (key, events) in groups {
+        let index = match states.iter().position(|s| &s.key == key) {
+            Some(index) => index,
+            None => {
+                states.push(State::empty(key.clone()));
+                states.len() - 1
+            }
+        };
+        let state = &mut states[index];
+        for event in events {
+            // The agent validated the payload as JSON; one that no longer parses is left out
+            // of the catalog rather than holding up the events after it.
+            let Ok(payload) = serde_json::from_str::<serde_json::Value>(&event.payload) else {
+                tracing::warn!(event_id = %event.id, "Stored payload is not JSON; left out of the catalog.");
+                continue;
+            };
+            let received = event.received_at;
+            if state.count == 0 || received < state.first_seen_at {
+                state.first_seen_at = received;
+            }
+            state.last_seen_at = state.last_seen_at.max(received);
+            state.count += 1;
+            state.entry.absorb(
+                &payload,
+                received,
+                &event.id.hyphenated().to_string(),
+                limits,
+            );
+        }
+        state.entry.check_missing(now, limits);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(name: &str, received_at: i64, payload: &str) -> Stored {
+        Stored {
+            id: Uuid::now_v7(),
+            key: Key {
+                project_id: "proj_a".into(),
+                event: name.into(),
+                source: "api".into(),
+            },
+            payload: payload.into(),
+            received_at,
+        }
+    }
+
+    #[test]
+    fn groups_per_entry_and_keeps_counts_and_times() {
+        let groups = group(vec![
+            stored("order.completed", 2_000, r#"{"amount":1}"#),
+            stored("cart.viewed", 3_000, "{}"),
+            stored("order.completed", 1_000, r#"{"amount":2}"#),
+            stored("order.completed", 1_500, "not json"),
+        ]);
+        // Sorted keys: cart.viewed before order.completed.
+        let names: Vec<_> = groups.keys().map(|k| k.event.as_str()).collect();
+        assert_eq!(names, ["cart.viewed", "order.completed"]);
+
+        let mut states = vec![State {
+            first_seen_at: 1_500,
+            last_seen_at: 1_500,
+            count: 5,
+            version: Some(3),
+            ..State::empty(Key {
+                project_id: "proj_a".into(),
+                event: "order.completed".into(),
+                source: "api".into(),
+            })
+        }];
+        fold(&mut states, &groups, &Limits::default(), 4_000);
+        assert_eq!(states.len(), 2);
+        let order = states
+            .iter()
+            .find(|s| s.key.event == "order.completed")
+            .expect("entry");
+        // The unparsable payload is not counted.
+        assert_eq!(
+            (order.first_seen_at, order.last_seen_at, order.count),
+            (1_000, 2_000, 7)
+        );
+        assert_eq!(order.version, Some(3));
+        assert_eq!(order.entry.events(), 2);
+        let cart = states
+            .iter()
+            .find(|s| s.key.event == "cart.viewed")
+            .expect("entry");
+        assert_eq!(
+            (
+                cart.first_seen_at,
+                cart.last_seen_at,
+                cart.count,
+                cart.version
+            ),
+            (3_000, 3_000, 1, None)
+        );
+    }
+}
