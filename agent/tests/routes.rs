@@ -305,3 +305,53 @@ async fn unknown_routes_and_methods_use_the_error_envelope() {
     let metrics = String::from_utf8(agent.get("/metrics").await.body().to_vec()).unwrap();
     assert!(metrics.contains("sendrealm_agent_projects 1"), "{metrics}");
 }
+
+#[tokio::test]
+async fn refuses_payloads_nested_too_deep_and_keeps_nothing() {
+    let agent = agent();
+    let deep = |levels: usize| {
+        format!(
+            r#"{{"event":"a.b","email":"a@b.co","payload":{{"k":{}1{}}}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    // The payload object is level 1: 31 arrays inside it make 32 levels.
+    let ok = agent.post("/events", Some(KEY), &deep(31)).await;
+    assert_eq!(ok.status(), 202, "{:?}", ok.body());
+    for levels in [32, 10_000] {
+        let refused = agent.post("/events", Some(KEY), &deep(levels)).await;
+        assert_eq!(refused.status(), 422);
+        let error = &json_of(&refused)["error"];
+        assert_eq!(error["code"], "payload_too_deep");
+        assert_eq!(error["details"]["max_depth"], 32);
+        assert_eq!(error["param"], "payload");
+    }
+    assert_eq!(agent.broker.messages().len(), 1, "only the accepted one");
+}
+
+#[tokio::test]
+async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
+    let agent = agent();
+    for (method, path, allow) in [
+        ("GET", "/events", "POST"),
+        ("PUT", "/events/batch", "POST"),
+        ("DELETE", "/healthz", "GET"),
+        ("POST", "/metrics", "GET"),
+    ] {
+        let response = warp::test::request()
+            .method(method)
+            .path(path)
+            .reply(&routes(Arc::clone(&agent.state)))
+            .await;
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        assert_eq!(json_of(&response)["error"]["code"], "method_not_allowed");
+    }
+    let missing = agent.get("/nope").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(json_of(&missing)["error"]["code"], "not_found");
+    // A right method with a bad request is not a 405.
+    let refused = agent.post("/events", Some(KEY), "{").await;
+    assert_eq!(refused.status(), 400);
+}

@@ -33,6 +33,9 @@ pub struct AggregatorConfig {
     pub faults: FaultsConfig,
     /// How long shutdown waits for the current batch to commit and ack.
     pub shutdown_timeout_secs: u64,
+    /// How often the policy bucket is compared with the database and corrected (a change
+    /// the CLI could not publish while NATS was away reaches agents this soon after).
+    pub policy_reconcile_secs: u64,
 }
 
 /// The durable pull consumer on the events stream.
@@ -192,6 +195,7 @@ impl Default for AggregatorConfig {
             dlq: DlqConfig::default(),
             faults: FaultsConfig::default(),
             shutdown_timeout_secs: 20,
+            policy_reconcile_secs: 10,
         }
     }
 }

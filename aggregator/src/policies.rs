@@ -130,4 +130,40 @@ impl PolicyBucket {
         }
         Err(put_error("too many concurrent writers".into()))
     }
+
+    /// Publishes every project whose policy in the bucket differs from the database's (a
+    /// change made while NATS was unreachable, say a revoked key). Returns how many were
+    /// republished.
+    pub async fn reconcile(&self, store: &Store) -> Result<usize, PublishPolicyError> {
+        let rows = store
+            .projects()
+            .await
+            .map_err(|e| PublishPolicyError::Read {
+                project_id: "*".into(),
+                reason: e.to_string(),
+            })?;
+        let mut republished = 0;
+        for row in &rows {
+            let wanted = projects::policy_of(store, row)
+                .await
+                .map_err(|e| PublishPolicyError::Read {
+                    project_id: row.id.clone(),
+                    reason: e.to_string(),
+                })?
+                .to_json();
+            let current = self
+                .store
+                .get(&row.id)
+                .await
+                .map_err(|e| PublishPolicyError::Put {
+                    project_id: row.id.clone(),
+                    reason: e.to_string(),
+                })?;
+            if current.as_deref() != Some(wanted.as_slice()) {
+                self.publish(store, &row.id).await?;
+                republished += 1;
+            }
+        }
+        Ok(republished)
+    }
 }

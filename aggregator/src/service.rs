@@ -117,7 +117,12 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         client: client.clone(),
         stopping: stopping.clone(),
+        dlq_counts: Default::default(),
     });
+    tokio::spawn(web::health::refresh_dlq_counts(
+        Arc::clone(&state),
+        background.clone(),
+    ));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "Aggregator listening.");
     }
@@ -194,39 +199,62 @@ async fn flush_outbox(
 
 /// Republishes every policy at start (the bucket may be new, or have missed a change made
 /// while NATS was down), retrying until it succeeds.
+/// Publishes every policy at start, then keeps the bucket in step with the database: a
+/// change made while NATS was unreachable (the CLI could not publish it) reaches the agents
+/// within `policy_reconcile_secs` of NATS returning.
 async fn sync_policies(
     store: Store,
     js: jetstream::Context,
     config: AggregatorConfig,
     stop: CancellationToken,
 ) {
+    let mut published = false;
     let mut delay = Duration::from_millis(500);
+    let every = Duration::from_secs(config.policy_reconcile_secs.max(1));
     loop {
         let attempt = async {
             let bucket = PolicyBucket::open(&js, &config.nats)
                 .await
                 .map_err(|e| e.to_string())?;
-            let rows = store.projects().await.map_err(|e| e.to_string())?;
-            for row in &rows {
-                bucket
-                    .publish(&store, &row.id)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            if published {
+                bucket.reconcile(&store).await.map_err(|e| e.to_string())
+            } else {
+                let rows = store.projects().await.map_err(|e| e.to_string())?;
+                for row in &rows {
+                    bucket
+                        .publish(&store, &row.id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok::<usize, String>(rows.len())
             }
-            Ok::<usize, String>(rows.len())
         };
-        match attempt.await {
-            Ok(n) => {
+        let pause = match attempt.await {
+            Ok(n) if !published => {
                 tracing::info!(projects = n, "Policies published.");
-                return;
+                published = true;
+                delay = Duration::from_millis(500);
+                every
             }
-            Err(error) => tracing::warn!(%error, "Policies not published yet; retrying."),
-        }
+            Ok(0) => every,
+            Ok(n) => {
+                tracing::info!(
+                    projects = n,
+                    "Policies that differed from the database republished."
+                );
+                every
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Policies not in step with the database yet; retrying.");
+                let pause = delay;
+                delay = (delay * 2).min(every);
+                pause
+            }
+        };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(10));
     }
 }
 

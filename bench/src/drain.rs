@@ -41,7 +41,7 @@ pub async fn run(
         "rows/s",
         schema,
     );
-    let sqlite_drain = drain(plan, None, &[]).await?;
+    let sqlite_drain = drain(plan, None, &[], true).await?;
     findings.rate("aggregator draining into SQLite", "events/s", sqlite_drain);
     findings.at_least(
         "aggregator / SQLite append ceiling",
@@ -56,7 +56,7 @@ pub async fn run(
         "SQLite: append {append:.0} rows/s, own schema {schema:.0} rows/s, aggregator {sqlite_drain:.0} events/s"
     );
     if let Some(dir) = baseline {
-        let before = with_binaries(dir, drain(plan, None, &[])).await?;
+        let before = with_binaries(dir, drain(plan, None, &[], false)).await?;
         findings.rate(
             "earlier release's aggregator draining into SQLite",
             "events/s",
@@ -89,7 +89,7 @@ pub async fn run(
         schema,
     );
     let drain_db = PgDatabase::require().await;
-    let pg_drain = drain(plan, Some(&drain_db), &[]).await?;
+    let pg_drain = drain(plan, Some(&drain_db), &[], true).await?;
     findings.rate("aggregator draining into PostgreSQL", "events/s", pg_drain);
     findings.at_least("aggregator / PostgreSQL COPY ceiling", pg_drain / copy, 0.5);
     findings.note(
@@ -103,7 +103,7 @@ pub async fn run(
     catalog_cost(plan, Some(&off_db), pg_drain, "PostgreSQL", findings).await?;
     if let Some(dir) = baseline {
         let db = PgDatabase::require().await;
-        let before = with_binaries(dir, drain(plan, Some(&db), &[])).await?;
+        let before = with_binaries(dir, drain(plan, Some(&db), &[], false)).await?;
         findings.rate(
             "earlier release's aggregator draining into PostgreSQL",
             "events/s",
@@ -126,7 +126,13 @@ async fn catalog_cost(
     backend: &str,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
-    let without = drain(plan, postgres, &[("SENDREALM_CATALOG__ENABLED", "false")]).await?;
+    let without = drain(
+        plan,
+        postgres,
+        &[("SENDREALM_CATALOG__ENABLED", "false")],
+        false,
+    )
+    .await?;
     findings.rate(
         &format!("aggregator draining into {backend}, catalog off"),
         "events/s",
@@ -153,12 +159,13 @@ async fn with_binaries<T>(
 }
 
 /// Pre-fills a fresh stream with events of a fresh project, then times an aggregator
-/// (started with `env`) draining it into SQLite (or the given PostgreSQL database).
-/// Events/s.
+/// (started with `env`) draining it into SQLite (or the given PostgreSQL database). With
+/// `catalog`, the drain ends only once the catalog counts every event too. Events/s.
 pub async fn drain(
     plan: &Plan,
     postgres: Option<&PgDatabase>,
     env: &[(&str, &str)],
+    catalog: bool,
 ) -> anyhow::Result<f64> {
     let nats = NatsServer::start();
     let cli = match postgres {
@@ -235,6 +242,15 @@ pub async fn drain(
             .is_ok_and(|i| i.num_pending == 0 && i.num_ack_pending == 0)
     })
     .await?;
+    if catalog {
+        ceilings::wait_until(Duration::from_secs(600), || async {
+            let (status, entry) = aggregator
+                .get_data("/v1/catalog/order.completed", &project.key)
+                .await;
+            status == 200 && entry["count"].as_u64() >= Some(plan.drain_events)
+        })
+        .await?;
+    }
     let elapsed = t0.elapsed().as_secs_f64();
     aggregator.stop();
     // System events (contact.created) were published into the stream while draining; the

@@ -170,9 +170,9 @@ fn main() -> anyhow::Result<()> {
         let plan = Plan::of(&cli);
         return runtime.block_on(async {
             let rate = if backend == "postgres" {
-                drain::drain(&plan, Some(&PgDatabase::require().await), &[]).await?
+                drain::drain(&plan, Some(&PgDatabase::require().await), &[], true).await?
             } else {
-                drain::drain(&plan, None, &[]).await?
+                drain::drain(&plan, None, &[], true).await?
             };
             println!(
                 "aggregator drained {} events into {backend}: {rate:.0} events/s",

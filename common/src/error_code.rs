@@ -46,6 +46,8 @@ pub enum ErrorCode {
     InvalidIdempotencyKey,
     /// `payload` is not a JSON object.
     InvalidPayload,
+    /// `payload` nests objects and arrays deeper than allowed.
+    PayloadTooDeep,
     /// A batch is empty or holds more events than allowed.
     InvalidBatch,
     /// The project is over its rate limit.
@@ -58,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// All codes, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::UnsupportedMediaType,
@@ -79,6 +81,7 @@ impl ErrorCode {
         ErrorCode::InvalidOccurredAt,
         ErrorCode::InvalidIdempotencyKey,
         ErrorCode::InvalidPayload,
+        ErrorCode::PayloadTooDeep,
         ErrorCode::InvalidBatch,
         ErrorCode::RateLimited,
         ErrorCode::ServiceUnavailable,
@@ -113,6 +116,7 @@ impl ErrorCode {
             ErrorCode::InvalidOccurredAt => "invalid_occurred_at",
             ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
             ErrorCode::InvalidPayload => "invalid_payload",
+            ErrorCode::PayloadTooDeep => "payload_too_deep",
             ErrorCode::InvalidBatch => "invalid_batch",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ServiceUnavailable => "service_unavailable",
@@ -140,6 +144,7 @@ impl ErrorCode {
             | ErrorCode::InvalidOccurredAt
             | ErrorCode::InvalidIdempotencyKey
             | ErrorCode::InvalidPayload
+            | ErrorCode::PayloadTooDeep
             | ErrorCode::InvalidBatch => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::InternalError => 500,

@@ -10,6 +10,7 @@
 //! * [`subjects`]: NATS subject, stream, bucket and header names.
 //! * [`policy`]: the project policy the aggregator publishes and agents enforce.
 //! * [`apikey`]: how API keys are hashed (only hashes are ever stored).
+//! * [`routes`]: which methods a route table allows at a path (`Allow` on `405`).
 //! * [`config`]: layered configuration loading (defaults, TOML file, `SENDREALM_*` env).
 //! * `latency` (feature `service`): sharded HDR histograms exported as Prometheus summaries.
 //! * `service` (feature `service`): process plumbing both binaries share: tracing set-up,
@@ -27,6 +28,7 @@ pub mod identity;
 #[cfg(feature = "service")]
 pub mod latency;
 pub mod policy;
+pub mod routes;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod subjects;

@@ -248,6 +248,42 @@ fn check_optional_id(field: &str, value: Option<String>) -> Result<Option<String
         .transpose()
 }
 
+/// Deepest nesting of objects and arrays accepted in `payload` (the payload object itself
+/// is level 1). Deeper documents break clients that parse JSON recursively (Python's
+/// `json` stops near 1000 levels, many parsers far earlier) when they read events back.
+pub const MAX_PAYLOAD_DEPTH: usize = 32;
+
+/// Whether well-formed JSON `text` nests objects and arrays deeper than `max`. A byte scan:
+/// brackets inside strings do not count.
+pub fn nesting_exceeds(text: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 fn check_payload(payload: Option<Box<RawValue>>, limit: u32) -> Result<Box<RawValue>, Invalid> {
     let Some(payload) = payload else {
         return Ok(empty_payload());
@@ -258,6 +294,14 @@ fn check_payload(payload: Option<Box<RawValue>>, limit: u32) -> Result<Box<RawVa
             "payload",
             "`payload` must be a JSON object",
         ));
+    }
+    if nesting_exceeds(payload.get(), MAX_PAYLOAD_DEPTH) {
+        return Err(Invalid::field(
+            ErrorCode::PayloadTooDeep,
+            "payload",
+            format!("`payload` nests objects and arrays more than {MAX_PAYLOAD_DEPTH} levels deep"),
+        )
+        .with_details(serde_json::json!({"max_depth": MAX_PAYLOAD_DEPTH})));
     }
     let size = payload.get().len();
     if size > limit as usize {

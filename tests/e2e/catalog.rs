@@ -239,6 +239,13 @@ async fn events_become_entries_with_schema_drift_and_pii(database: Database) {
         "{body}"
     );
 
+    // A known path with the wrong method is a 405, not a 404.
+    let (status, body) = agg.post("/v1/catalog", key, &json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
     // The backoffice filters across projects.
     let (status, page) = agg
         .get(

@@ -318,6 +318,35 @@ async fn postgres_down_for_30_s_loses_and_duplicates_nothing() {
             "the edge keeps accepting while the database is down"
         );
     }
+    // While it is away, the aggregator's endpoints answer at once: a probe with a short
+    // timeout gets 503 from /readyz, metrics come from memory, reads fail fast with 503.
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let ready = probe
+        .get(format!("{}/readyz", aggregator.url))
+        .send()
+        .await
+        .expect("/readyz answers within a probe's timeout");
+    assert_eq!(ready.status().as_u16(), 503);
+    let metrics = probe
+        .get(format!("{}/metrics", aggregator.url))
+        .send()
+        .await
+        .expect("/metrics answers without the database");
+    assert_eq!(metrics.status().as_u16(), 200);
+    let read = reqwest::Client::builder()
+        .timeout(Duration::from_secs(4))
+        .build()
+        .unwrap()
+        .get(format!("{}/v1/events", aggregator.url))
+        .bearer_auth(sendrealm_e2e::aggregator::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("the read API fails fast without the database");
+    assert_eq!(read.status().as_u16(), 503);
+    assert!(read.headers().contains_key("retry-after"));
     // Keep it down for 30 s while the aggregator retries.
     while outage.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(500)).await;

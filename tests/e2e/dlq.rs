@@ -118,14 +118,17 @@ async fn failing_events_are_retried_with_growing_backoff_then_dead_lettered_and_
     let (status, counts) = aggregator.get("/v1/dlq/counts", ADMIN_TOKEN).await;
     assert_eq!(status, 200);
     assert_eq!(counts["data"][0]["pending"], 1);
-    let (_, metrics) = aggregator.get_plain("/metrics").await;
-    assert!(
-        metrics.contains(&format!(
-            "sendrealm_dlq_depth{{project_id=\"{}\"}} 1",
-            project.id
-        )),
-        "{metrics}"
-    );
+    // /metrics shows the counts as last read in the background (every few seconds).
+    let depth = format!("sendrealm_dlq_depth{{project_id=\"{}\"}} 1", project.id);
+    wait::until(
+        Duration::from_secs(15),
+        "the DLQ depth on /metrics",
+        || async {
+            let (_, metrics) = aggregator.get_plain("/metrics").await;
+            metrics.contains(&depth).then_some(())
+        },
+    )
+    .await;
     let url = cli.database_url();
     assert_eq!(
         db::count_ids(

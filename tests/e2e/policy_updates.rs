@@ -222,3 +222,49 @@ async fn the_agent_keeps_its_policies_while_the_bucket_is_unreachable() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_key_revoked_while_nats_is_away_stops_working_once_it_returns() {
+    let mut pipeline = sendrealm_e2e::stack::Pipeline::start(
+        sendrealm_e2e::stack::Database::Sqlite,
+        &[],
+        &[],
+        &[("SENDREALM_POLICY_RECONCILE_SECS", "1")],
+    )
+    .await;
+    let body = json!({"event": "a.b", "external_id": "u"});
+    let key = pipeline.stack.project.key.clone();
+    assert_eq!(
+        pipeline.stack.agent.send_event(&key, &body).await.status,
+        202
+    );
+
+    pipeline.stack.nats.stop();
+    let out = pipeline
+        .stack
+        .cli
+        .run(&[
+            "project",
+            "revoke-key",
+            &pipeline.stack.project.id,
+            &pipeline.stack.project.key_id,
+        ])
+        .await;
+    // The database has it; the agents could not be told.
+    assert!(
+        !out.status.success(),
+        "revoking cannot reach the agents with NATS away"
+    );
+    pipeline.stack.nats.restart();
+
+    // Nobody runs `project sync`: the aggregator notices the bucket is behind.
+    wait::until(
+        Duration::from_secs(30),
+        "the revoked key to be refused",
+        || async {
+            let reply = pipeline.stack.agent.send_event(&key, &body).await;
+            (reply.status == 401).then_some(())
+        },
+    )
+    .await;
+}

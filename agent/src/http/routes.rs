@@ -2,11 +2,48 @@
 
 use std::sync::Arc;
 
+use sendrealm_common::error_code::ErrorCode;
+use sendrealm_common::routes::{Route, allowed, allows};
 use warp::Filter;
+use warp::http::{HeaderValue, header};
 
 use super::State;
 use super::error::recover;
 use super::handlers;
+
+/// Every path the agent serves and its methods: a request with another method gets `405`
+/// with this `Allow`.
+pub const ROUTES: &[Route] = &[
+    ("/events", "POST"),
+    ("/events/batch", "POST"),
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/metrics", "GET"),
+];
+
+/// `405` with `Allow` for a known path asked with a method it does not answer; any other
+/// request is left to the other routes' rejections.
+fn method_not_allowed()
+-> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path::full().and(warp::method()).and_then(
+        |path: warp::path::FullPath, method: warp::http::Method| async move {
+            match allowed(ROUTES, path.as_str()) {
+                Some(allow) if !allows(allow, method.as_str()) => {
+                    let mut response = super::error::ApiError::new(
+                        ErrorCode::MethodNotAllowed,
+                        format!("{} answers {allow} only", path.as_str()),
+                    )
+                    .into_response();
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static(allow));
+                    Ok(response)
+                }
+                _ => Err(warp::reject::not_found()),
+            }
+        },
+    )
+}
 
 /// All agent routes, with every rejection rendered as the error envelope.
 pub fn routes(
@@ -54,6 +91,8 @@ pub fn routes(
         .or(readyz)
         .unify()
         .or(metrics)
+        .unify()
+        .or(method_not_allowed())
         .unify()
         .recover(recover)
         .unify()

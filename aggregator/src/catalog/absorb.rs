@@ -3,14 +3,23 @@
 use serde_json::Value;
 
 use super::classify;
-use super::drift::Witness;
+use super::drift::{Shown, Witness};
 use super::entry::{Entry, Example, Limits};
 use super::redact::redact;
 use super::schema;
 use super::walk;
 
-/// Folds one event into `entry` (see [`Entry::absorb`]).
-pub fn absorb(entry: &mut Entry, payload: &Value, at: i64, event_id: &str, limits: &Limits) {
+/// Folds one event into `entry` (see [`Entry::absorb`]); its redacted payload joins the
+/// examples only with `keep_example` (a caller folding many events at once redacts only
+/// the latest few).
+pub fn absorb(
+    entry: &mut Entry,
+    payload: &Value,
+    at: i64,
+    event_id: &str,
+    limits: &Limits,
+    keep_example: bool,
+) {
     entry.events += 1;
     let ordinal = entry.events;
     entry.first_seen_at = Some(entry.first_seen_at.map_or(at, |t| t.min(at)));
@@ -18,7 +27,6 @@ pub fn absorb(entry: &mut Entry, payload: &Value, at: i64, event_id: &str, limit
     entry.last_event_id = Some(event_id.to_string());
 
     let flat = walk::walk(payload, limits);
-    let redacted = redact(payload);
     let observed = schema::observe(&flat.nodes);
     let merged = schema::merge(&mut entry.fields, &observed, ordinal, at, limits);
     entry.truncated |= flat.truncated || merged.truncated;
@@ -26,7 +34,7 @@ pub fn absorb(entry: &mut Entry, payload: &Value, at: i64, event_id: &str, limit
     let witness = Witness {
         event_id: Some(event_id),
         at,
-        example: Some(&redacted),
+        example: Some(Shown::Raw(payload)),
     };
     entry.drift.apply(&merged.changes, ordinal, witness, limits);
     entry
@@ -35,10 +43,13 @@ pub fn absorb(entry: &mut Entry, payload: &Value, at: i64, event_id: &str, limit
 
     detect_pii(entry, &flat.nodes, at);
 
+    if !keep_example {
+        return;
+    }
     entry.examples.push(Example {
         event_id: event_id.to_string(),
         received_at: at,
-        payload: redacted,
+        payload: redact(payload),
     });
     let excess = entry.examples.len().saturating_sub(limits.examples);
     entry.examples.drain(..excess);

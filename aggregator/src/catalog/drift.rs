@@ -44,15 +44,35 @@ pub struct DriftRecord {
     pub example: Option<Value>,
 }
 
-/// The event a drift check runs for: id, receive time and redacted payload.
+/// The event a drift check runs for: id, receive time and payload.
 #[derive(Debug, Clone, Copy)]
 pub struct Witness<'a> {
     /// The event id, when there is an event.
     pub event_id: Option<&'a str>,
     /// When the drift is established (unix ms).
     pub at: i64,
-    /// The redacted payload, when there is one.
-    pub example: Option<&'a Value>,
+    /// The payload, when there is one.
+    pub example: Option<Shown<'a>>,
+}
+
+/// A payload as a drift record may show it: redaction happens only when a record is made
+/// (rarely), not for every event checked.
+#[derive(Debug, Clone, Copy)]
+pub enum Shown<'a> {
+    /// Already redacted.
+    Redacted(&'a Value),
+    /// As sent: redacted before it is kept.
+    Raw(&'a Value),
+}
+
+impl Shown<'_> {
+    /// The redacted payload.
+    pub fn redacted(self) -> Value {
+        match self {
+            Shown::Redacted(value) => value.clone(),
+            Shown::Raw(value) => super::redact::redact(value),
+        }
+    }
 }
 
 /// The bounded list of drift records plus counters that survive the bound.
@@ -99,7 +119,7 @@ impl DriftLog {
             to,
             first_seen_at: w.at,
             event_id: w.event_id.map(str::to_string),
-            example: w.example.cloned(),
+            example: w.example.map(Shown::redacted),
         });
         self.total += 1;
         self.last_at = Some(self.last_at.map_or(w.at, |t| t.max(w.at)));

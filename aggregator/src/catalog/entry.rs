@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::drift::{DriftLog, Witness};
+use super::drift::{DriftLog, Shown, Witness};
 use super::pii::Pii;
 use super::schema::FieldStats;
 use super::{absorb, render};
@@ -118,7 +118,28 @@ impl Entry {
         event_id: &str,
         limits: &Limits,
     ) {
-        absorb::absorb(self, payload, received_at_ms, event_id, limits);
+        absorb::absorb(self, payload, received_at_ms, event_id, limits, true);
+    }
+
+    /// [`Entry::absorb`], keeping the event's redacted payload as an example only when
+    /// `keep_example` (one of the latest events of a pass: redacting the others would be
+    /// thrown away).
+    pub fn absorb_kept(
+        &mut self,
+        payload: &Value,
+        received_at_ms: i64,
+        event_id: &str,
+        limits: &Limits,
+        keep_example: bool,
+    ) {
+        absorb::absorb(
+            self,
+            payload,
+            received_at_ms,
+            event_id,
+            limits,
+            keep_example,
+        );
     }
 
     /// Re-checks time-based drift (`field_missing`) at `now_ms` without a new event, so a path
@@ -132,7 +153,7 @@ impl Entry {
         let witness = Witness {
             event_id: self.last_event_id.as_deref(),
             at: now_ms,
-            example: latest.map(|e| &e.payload),
+            example: latest.map(|e| Shown::Redacted(&e.payload)),
         };
         self.drift
             .check_missing(&mut self.fields, self.events, witness, limits);

@@ -86,7 +86,8 @@ pub fn fold(states: &mut Vec<State>, groups: &Groups, limits: &Limits, now: i64)
             }
         };
         let state = &mut states[index];
-        for event in events {
+        let examples_from = events.len().saturating_sub(limits.examples);
+        for (position, event) in events.iter().enumerate() {
             // The agent validated the payload as JSON; one that no longer parses is left out
             // of the catalog rather than holding up the events after it.
             let Ok(payload) = serde_json::from_str::<serde_json::Value>(&event.payload) else {
@@ -99,11 +100,12 @@ pub fn fold(states: &mut Vec<State>, groups: &Groups, limits: &Limits, now: i64)
             }
             state.last_seen_at = state.last_seen_at.max(received);
             state.count += 1;
-            state.entry.absorb(
+            state.entry.absorb_kept(
                 &payload,
                 received,
                 &event.id.hyphenated().to_string(),
                 limits,
+                position >= examples_from,
             );
         }
         state.entry.check_missing(now, limits);

@@ -70,6 +70,29 @@ pub fn mask_string(s: &str) -> String {
 
 /// Whether an object key looks like data rather than a field name (ids, emails, numbers, dates).
 pub fn is_dynamic_key(k: &str) -> bool {
+    // Asked for every key of every event: remember the answers for keys seen (per thread,
+    // bounded, as data-like keys are endless).
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashMap<String, bool>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    const MAX_REMEMBERED: usize = 4096;
+    SEEN.with(|seen| {
+        if let Some(dynamic) = seen.borrow().get(k) {
+            return *dynamic;
+        }
+        let dynamic = looks_dynamic(k);
+        let mut seen = seen.borrow_mut();
+        if seen.len() >= MAX_REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(k.to_owned(), dynamic);
+        dynamic
+    })
+}
+
+/// Whether a key is data-like, worked out from its text.
+fn looks_dynamic(k: &str) -> bool {
     let all_digits = !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit());
     all_digits
         || is_uuid(k)

@@ -224,6 +224,29 @@ fn is_address(sing: &[String]) -> bool {
 
 /// Reads the hints of one key.
 pub fn hints(key: &str) -> KeyHints {
+    // The same few keys come back in every event: remember their hints (per thread,
+    // bounded, so keys that are data rather than names cannot grow it without end).
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashMap<String, KeyHints>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    const MAX_REMEMBERED: usize = 4096;
+    SEEN.with(|seen| {
+        if let Some(hints) = seen.borrow().get(key) {
+            return *hints;
+        }
+        let hints = compute_hints(key);
+        let mut seen = seen.borrow_mut();
+        if seen.len() >= MAX_REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(key.to_owned(), hints);
+        hints
+    })
+}
+
+/// The categories a key name hints at, worked out from its words.
+fn compute_hints(key: &str) -> KeyHints {
     let raw = tokenize(key);
     let sing: Vec<String> = raw.iter().map(|t| singular(t)).collect();
     let name = ends_with_word(&sing, NAME) || sing == ["name"];

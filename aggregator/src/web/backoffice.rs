@@ -119,14 +119,12 @@ async fn admin(state: &State, authorization: Option<&str>) -> Result<(), ApiErro
 
 /// `GET /v1/backoffice/latency`.
 pub async fn latency_json(state: Arc<State>, authorization: Option<String>) -> Response {
-    respond(
-        async {
-            admin(&state, authorization.as_deref()).await?;
-            let view = view(&state).await?;
-            Ok(json(200, serde_json::to_vec(&view).unwrap_or_default()))
-        }
-        .await,
-    )
+    respond(async {
+        admin(&state, authorization.as_deref()).await?;
+        let view = view(&state).await?;
+        Ok(json(200, serde_json::to_vec(&view).unwrap_or_default()))
+    })
+    .await
 }
 
 /// `GET /backoffice/latency`: the page.

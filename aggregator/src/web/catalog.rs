@@ -199,28 +199,26 @@ fn filter_of(query: ListQuery, project_id: Option<String>) -> Result<CatalogFilt
 
 /// `GET /v1/catalog`.
 pub async fn list(state: Arc<State>, authorization: Option<String>, query: ListQuery) -> Response {
-    respond(
-        async {
-            let scope = authorize(
-                &state.store,
-                state.admin_token_sha256.as_ref(),
-                authorization.as_deref(),
-            )
-            .await?;
-            if query.drift_since.is_some() {
-                return Err(ApiError::param(
-                    ErrorCode::InvalidRequest,
-                    "drift_since",
-                    "drift_since filters GET /v1/backoffice/catalog",
-                ));
-            }
-            let project = project_of(&scope, query.project_id.clone())?;
-            let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-            let filter = filter_of(query, Some(project))?;
-            Ok(list_page(state.store.catalog(&filter).await?, limit))
+    respond(async {
+        let scope = authorize(
+            &state.store,
+            state.admin_token_sha256.as_ref(),
+            authorization.as_deref(),
+        )
+        .await?;
+        if query.drift_since.is_some() {
+            return Err(ApiError::param(
+                ErrorCode::InvalidRequest,
+                "drift_since",
+                "drift_since filters GET /v1/backoffice/catalog",
+            ));
         }
-        .await,
-    )
+        let project = project_of(&scope, query.project_id.clone())?;
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        let filter = filter_of(query, Some(project))?;
+        Ok(list_page(state.store.catalog(&filter).await?, limit))
+    })
+    .await
 }
 
 /// `GET /v1/backoffice/catalog`: every project's entries (admin token).
@@ -229,25 +227,23 @@ pub async fn backoffice(
     authorization: Option<String>,
     query: ListQuery,
 ) -> Response {
-    respond(
-        async {
-            let scope = authorize(
-                &state.store,
-                state.admin_token_sha256.as_ref(),
-                authorization.as_deref(),
-            )
-            .await?;
-            if scope != Scope::Admin {
-                // Not even the route's existence is confirmed to a project key.
-                return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
-            }
-            let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-            let project_id = query.project_id.clone();
-            let filter = filter_of(query, project_id)?;
-            Ok(list_page(state.store.catalog(&filter).await?, limit))
+    respond(async {
+        let scope = authorize(
+            &state.store,
+            state.admin_token_sha256.as_ref(),
+            authorization.as_deref(),
+        )
+        .await?;
+        if scope != Scope::Admin {
+            // Not even the route's existence is confirmed to a project key.
+            return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
         }
-        .await,
-    )
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        let project_id = query.project_id.clone();
+        let filter = filter_of(query, project_id)?;
+        Ok(list_page(state.store.catalog(&filter).await?, limit))
+    })
+    .await
 }
 
 /// `GET /v1/catalog/{event}`.
@@ -257,26 +253,24 @@ pub async fn one(
     authorization: Option<String>,
     query: EntryQuery,
 ) -> Response {
-    respond(
-        async {
-            let scope = authorize(
-                &state.store,
-                state.admin_token_sha256.as_ref(),
-                authorization.as_deref(),
-            )
-            .await?;
-            let key = Key {
-                project_id: project_of(&scope, query.project_id)?,
-                event,
-                source: source(query.source)?,
-            };
-            match state.store.catalog_entry(&key).await? {
-                Some(row) => Ok(data(200, detail(&row).to_string().as_bytes())),
-                None => Err(not_found("catalog entry")),
-            }
+    respond(async {
+        let scope = authorize(
+            &state.store,
+            state.admin_token_sha256.as_ref(),
+            authorization.as_deref(),
+        )
+        .await?;
+        let key = Key {
+            project_id: project_of(&scope, query.project_id)?,
+            event,
+            source: source(query.source)?,
+        };
+        match state.store.catalog_entry(&key).await? {
+            Some(row) => Ok(data(200, detail(&row).to_string().as_bytes())),
+            None => Err(not_found("catalog entry")),
         }
-        .await,
-    )
+    })
+    .await
 }
 
 /// `POST /v1/catalog/{event}/pii/{confirm|dismiss}`.
@@ -288,48 +282,46 @@ pub async fn decide(
     query: EntryQuery,
     body: Bytes,
 ) -> Response {
-    respond(
-        async {
-            let scope = authorize(
-                &state.store,
-                state.admin_token_sha256.as_ref(),
-                authorization.as_deref(),
+    respond(async {
+        let scope = authorize(
+            &state.store,
+            state.admin_token_sha256.as_ref(),
+            authorization.as_deref(),
+        )
+        .await?;
+        let status = match action.as_str() {
+            "confirm" => FlagStatus::Confirmed,
+            "dismiss" => FlagStatus::Dismissed,
+            _ => return Err(ApiError::new(ErrorCode::NotFound, "no such route")),
+        };
+        let project_id = project_of(&scope, query.project_id)?;
+        let decision: Decision = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("send {{\"path\": \"payload.…\"}}: {e}"),
             )
+        })?;
+        let key = Key {
+            project_id,
+            event,
+            source: source(decision.source.or(query.source))?,
+        };
+        let path = decision.path;
+        let changed = state
+            .store
+            .catalog_change(&key, Timestamp::now().unix_millis(), |entry| {
+                entry.decide(&path, status).map(|()| true).map_err(|_| ())
+            })
             .await?;
-            let status = match action.as_str() {
-                "confirm" => FlagStatus::Confirmed,
-                "dismiss" => FlagStatus::Dismissed,
-                _ => return Err(ApiError::new(ErrorCode::NotFound, "no such route")),
-            };
-            let project_id = project_of(&scope, query.project_id)?;
-            let decision: Decision = serde_json::from_slice(&body).map_err(|e| {
-                ApiError::new(
-                    ErrorCode::InvalidRequest,
-                    format!("send {{\"path\": \"payload.…\"}}: {e}"),
-                )
-            })?;
-            let key = Key {
-                project_id,
-                event,
-                source: source(decision.source.or(query.source))?,
-            };
-            let path = decision.path;
-            let changed = state
-                .store
-                .catalog_change(&key, Timestamp::now().unix_millis(), |entry| {
-                    entry.decide(&path, status).map(|()| true).map_err(|_| ())
-                })
-                .await?;
-            match changed {
-                Some(Ok(row)) => Ok(data(200, detail(&row).to_string().as_bytes())),
-                Some(Err(())) => Err(ApiError::param(
-                    ErrorCode::NotFound,
-                    "path",
-                    format!("no PII flag at `{path}` in this entry"),
-                )),
-                None => Err(not_found("catalog entry")),
-            }
+        match changed {
+            Some(Ok(row)) => Ok(data(200, detail(&row).to_string().as_bytes())),
+            Some(Err(())) => Err(ApiError::param(
+                ErrorCode::NotFound,
+                "path",
+                format!("no PII flag at `{path}` in this entry"),
+            )),
+            None => Err(not_found("catalog entry")),
         }
-        .await,
-    )
+    })
+    .await
 }

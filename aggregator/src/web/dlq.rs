@@ -20,33 +20,31 @@ struct DlqCountObject {
 
 /// `GET /v1/dlq/counts`: dead letters per project (admins: all; owners: their own).
 pub async fn dlq_counts(state: Arc<State>, authorization: Option<String>) -> Response {
-    respond(
-        async {
-            let scope = authorize(
-                &state.store,
-                state.admin_token_sha256.as_ref(),
-                authorization.as_deref(),
-            )
-            .await?;
-            let data: Vec<DlqCountObject> = state
-                .store
-                .dlq_counts()
-                .await?
-                .into_iter()
-                .filter(|c| scope.allows(&c.project_id))
-                .map(|c| DlqCountObject {
-                    project_id: c.project_id,
-                    pending: c.pending,
-                    replayed: c.replayed,
-                    oldest_pending_at: c.oldest_pending_at.map(Timestamp::from_unix_millis),
-                })
-                .collect();
-            Ok(json(
-                200,
-                serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-                    .unwrap_or_default(),
-            ))
-        }
-        .await,
-    )
+    respond(async {
+        let scope = authorize(
+            &state.store,
+            state.admin_token_sha256.as_ref(),
+            authorization.as_deref(),
+        )
+        .await?;
+        let data: Vec<DlqCountObject> = state
+            .store
+            .dlq_counts()
+            .await?
+            .into_iter()
+            .filter(|c| scope.allows(&c.project_id))
+            .map(|c| DlqCountObject {
+                project_id: c.project_id,
+                pending: c.pending,
+                replayed: c.replayed,
+                oldest_pending_at: c.oldest_pending_at.map(Timestamp::from_unix_millis),
+            })
+            .collect();
+        Ok(json(
+            200,
+            serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+                .unwrap_or_default(),
+        ))
+    })
+    .await
 }

@@ -125,7 +125,7 @@ pub async fn list_events(
     authorization: Option<String>,
     query: EventQuery,
 ) -> Response {
-    respond(list(&state, authorization.as_deref(), query).await)
+    respond(list(&state, authorization.as_deref(), query)).await
 }
 
 async fn list(
@@ -241,27 +241,25 @@ async fn resolve(
 
 /// `GET /v1/events/{id}`.
 pub async fn get_event(id: String, state: Arc<State>, authorization: Option<String>) -> Response {
-    respond(
-        async {
-            let scope = authorize(
-                &state.store,
-                state.admin_token_sha256.as_ref(),
-                authorization.as_deref(),
-            )
-            .await?;
-            let not_found = || ApiError::new(ErrorCode::NotFound, format!("no event {id}"));
-            let canonical =
-                parse_uuid(sendrealm_common::id::parse_event_id(&id)).ok_or_else(not_found)?;
-            let row = state
-                .store
-                .event(canonical)
-                .await?
-                .filter(|row| scope.allows(&row.project_id))
-                .ok_or_else(not_found)?;
-            Ok(data(200, &event_data(row)?))
-        }
-        .await,
-    )
+    respond(async {
+        let scope = authorize(
+            &state.store,
+            state.admin_token_sha256.as_ref(),
+            authorization.as_deref(),
+        )
+        .await?;
+        let not_found = || ApiError::new(ErrorCode::NotFound, format!("no event {id}"));
+        let canonical =
+            parse_uuid(sendrealm_common::id::parse_event_id(&id)).ok_or_else(not_found)?;
+        let row = state
+            .store
+            .event(canonical)
+            .await?
+            .filter(|row| scope.allows(&row.project_id))
+            .ok_or_else(not_found)?;
+        Ok(data(200, &event_data(row)?))
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -282,43 +280,41 @@ struct IdentifierObject {
 
 /// `GET /v1/contacts/{id}`.
 pub async fn get_contact(id: String, state: Arc<State>, authorization: Option<String>) -> Response {
-    respond(
-        async {
-            let scope = authorize(
-                &state.store,
-                state.admin_token_sha256.as_ref(),
-                authorization.as_deref(),
-            )
-            .await?;
-            let not_found = || ApiError::new(ErrorCode::NotFound, format!("no contact {id}"));
-            let canonical =
-                parse_uuid(sendrealm_common::id::parse_contact_id(&id)).ok_or_else(not_found)?;
-            let contact = state
-                .store
-                .contact(canonical)
-                .await?
-                .filter(|c| scope.allows(&c.project_id))
-                .ok_or_else(not_found)?;
-            let identifiers = state
-                .store
-                .identifiers(contact.id)
-                .await?
-                .into_iter()
-                .map(|i| IdentifierObject {
-                    kind: i.kind,
-                    value: i.value,
-                    linked_at: Timestamp::from_unix_millis(i.created_at),
-                })
-                .collect();
-            let object = ContactObject {
-                id: contact.id.hyphenated().to_string(),
-                object: "contact",
-                project_id: contact.project_id,
-                created_at: Timestamp::from_unix_millis(contact.created_at),
-                identifiers,
-            };
-            Ok(data(200, &serde_json::to_vec(&object).unwrap_or_default()))
-        }
-        .await,
-    )
+    respond(async {
+        let scope = authorize(
+            &state.store,
+            state.admin_token_sha256.as_ref(),
+            authorization.as_deref(),
+        )
+        .await?;
+        let not_found = || ApiError::new(ErrorCode::NotFound, format!("no contact {id}"));
+        let canonical =
+            parse_uuid(sendrealm_common::id::parse_contact_id(&id)).ok_or_else(not_found)?;
+        let contact = state
+            .store
+            .contact(canonical)
+            .await?
+            .filter(|c| scope.allows(&c.project_id))
+            .ok_or_else(not_found)?;
+        let identifiers = state
+            .store
+            .identifiers(contact.id)
+            .await?
+            .into_iter()
+            .map(|i| IdentifierObject {
+                kind: i.kind,
+                value: i.value,
+                linked_at: Timestamp::from_unix_millis(i.created_at),
+            })
+            .collect();
+        let object = ContactObject {
+            id: contact.id.hyphenated().to_string(),
+            object: "contact",
+            project_id: contact.project_id,
+            created_at: Timestamp::from_unix_millis(contact.created_at),
+            identifiers,
+        };
+        Ok(data(200, &serde_json::to_vec(&object).unwrap_or_default()))
+    })
+    .await
 }

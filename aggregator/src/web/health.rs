@@ -1,6 +1,9 @@
 //! Liveness, readiness and the Prometheus metrics of the aggregator.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use sendrealm_common::event::Timestamp;
 use serde::Serialize;
@@ -25,7 +28,11 @@ struct Readiness {
 
 /// `GET /readyz`: database answers, NATS connected, consumer pulling, not stopping.
 pub async fn readyz(state: Arc<State>) -> Response {
-    let database = state.store.ping().await.is_ok();
+    // A probe gets its answer within a second even while the database hangs.
+    let database = matches!(
+        tokio::time::timeout(READY_DATABASE_DEADLINE, state.store.ping()).await,
+        Ok(Ok(()))
+    );
     let nats_connected =
         state.client.connection_state() == async_nats::connection::State::Connected;
     let consuming = state.metrics.is_consuming();
@@ -44,15 +51,37 @@ pub async fn readyz(state: Arc<State>) -> Response {
     )
 }
 
-/// `GET /metrics`.
-pub async fn metrics(state: Arc<State>) -> Response {
-    let dlq = match state.store.dlq_counts().await {
-        Ok(counts) => counts,
-        Err(error) => {
-            tracing::warn!(%error, "Dead-letter counts unavailable for /metrics.");
-            Vec::new()
+/// How long `/readyz` waits for the database's answer.
+const READY_DATABASE_DEADLINE: Duration = Duration::from_millis(800);
+/// How often the dead-letter counts `/metrics` shows are read from the database.
+const DLQ_COUNTS_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps the dead-letter counts of `/metrics` fresh, so a scrape never waits on the
+/// database (while it is away, the last counts read are shown).
+pub async fn refresh_dlq_counts(state: Arc<State>, stop: CancellationToken) {
+    loop {
+        match state.store.dlq_counts().await {
+            Ok(counts) => {
+                if let Ok(mut shown) = state.dlq_counts.lock() {
+                    *shown = counts;
+                }
+            }
+            Err(error) => tracing::debug!(%error, "Dead-letter counts not refreshed."),
         }
-    };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(DLQ_COUNTS_EVERY) => {}
+        }
+    }
+}
+
+/// `GET /metrics`: from memory only.
+pub async fn metrics(state: Arc<State>) -> Response {
+    let dlq = state
+        .dlq_counts
+        .lock()
+        .map(|counts| counts.clone())
+        .unwrap_or_default();
     let text = state.metrics.render(&dlq, Timestamp::now().unix_millis());
     let mut response = Response::new(text.into());
     response.headers_mut().insert(

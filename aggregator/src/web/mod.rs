@@ -10,7 +10,10 @@ pub mod reply;
 
 use std::sync::Arc;
 
+use sendrealm_common::error_code::ErrorCode;
+use sendrealm_common::routes::{Route, allowed, allows};
 use warp::Filter;
+use warp::http::{HeaderValue, header};
 
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -27,6 +30,50 @@ pub struct State {
     pub client: async_nats::Client,
     /// Cancelled when shutdown begins (readiness).
     pub stopping: tokio_util::sync::CancellationToken,
+    /// The dead-letter counts `/metrics` shows, refreshed in the background.
+    pub dlq_counts: std::sync::Mutex<Vec<crate::store::DlqCount>>,
+}
+
+/// Every path the aggregator serves and its methods: a request with another method gets
+/// `405` with this `Allow`.
+pub const ROUTES: &[Route] = &[
+    ("/v1/events", "GET"),
+    ("/v1/events/*", "GET"),
+    ("/v1/contacts/*", "GET"),
+    ("/v1/dlq/counts", "GET"),
+    ("/v1/catalog", "GET"),
+    ("/v1/catalog/*", "GET"),
+    ("/v1/catalog/*/pii/*", "POST"),
+    ("/v1/backoffice/catalog", "GET"),
+    ("/v1/backoffice/latency", "GET"),
+    ("/backoffice/latency", "GET"),
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/metrics", "GET"),
+];
+
+/// `405` with `Allow` for a known path asked with a method it does not answer; any other
+/// request is left to the other routes' rejections.
+fn method_not_allowed()
+-> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path::full().and(warp::method()).and_then(
+        |path: warp::path::FullPath, method: warp::http::Method| async move {
+            match allowed(ROUTES, path.as_str()) {
+                Some(allow) if !allows(allow, method.as_str()) => {
+                    let mut response = reply::ApiError::new(
+                        ErrorCode::MethodNotAllowed,
+                        format!("{} answers {allow} only", path.as_str()),
+                    )
+                    .into_response();
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static(allow));
+                    Ok(response)
+                }
+                _ => Err(warp::reject::not_found()),
+            }
+        },
+    )
 }
 
 /// All aggregator routes, every rejection rendered as the error envelope.
@@ -126,6 +173,8 @@ pub fn routes(
         .or(readyz)
         .unify()
         .or(metrics)
+        .unify()
+        .or(method_not_allowed())
         .unify()
         .recover(reply::recover)
         .unify()

@@ -93,9 +93,23 @@ pub fn data(status: u16, object: &[u8]) -> Response {
     json(status, sendrealm_common::event::data_envelope(object))
 }
 
-/// Either the response or the error's response.
-pub fn respond(result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(ApiError::into_response)
+/// How long a request may wait on the database before it is answered `503`: with the
+/// database away, callers learn it at once instead of after the pool's acquire timeout.
+pub const DATABASE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a handler's work and answers its response or its error's, or `503` with
+/// `Retry-After` when the work did not finish within [`DATABASE_DEADLINE`].
+pub async fn respond(
+    work: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Response {
+    match tokio::time::timeout(DATABASE_DEADLINE, work).await {
+        Ok(result) => result.unwrap_or_else(ApiError::into_response),
+        Err(_) => ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the database did not answer in time; retry shortly",
+        )
+        .into_response(),
+    }
 }
 
 /// Turns any rejection into the error envelope.

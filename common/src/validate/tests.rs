@@ -239,3 +239,22 @@ fn payload_too_large_names_the_limit_in_details() {
         Some(serde_json::json!({"limit_bytes": 64, "size_bytes": 65}))
     );
 }
+
+#[test]
+fn nesting_is_counted_outside_strings_only() {
+    let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+    assert!(!nesting_exceeds(
+        &nested(MAX_PAYLOAD_DEPTH),
+        MAX_PAYLOAD_DEPTH
+    ));
+    assert!(nesting_exceeds(
+        &nested(MAX_PAYLOAD_DEPTH + 1),
+        MAX_PAYLOAD_DEPTH
+    ));
+    assert!(nesting_exceeds(&nested(10_000), MAX_PAYLOAD_DEPTH));
+    // Brackets and escaped quotes inside strings are text.
+    let text = format!(r#"{{"k":"{}\"{}"}}"#, "[".repeat(100), "{".repeat(100));
+    assert!(!nesting_exceeds(&text, 2));
+    assert!(nesting_exceeds(r#"{"a":{"b":{"c":1}}}"#, 2));
+    assert!(!nesting_exceeds(r#"{"a":{"b":1},"c":{"d":2}}"#, 2));
+}

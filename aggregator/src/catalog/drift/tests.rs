@@ -35,7 +35,7 @@ fn step_with(
     let wit = Witness {
         event_id: Some(&id),
         at,
-        example: Some(&ex),
+        example: Some(Shown::Redacted(&ex)),
     };
     log.apply(&m.changes, n, wit, l);
     log.check_missing(fields, n, wit, l);
