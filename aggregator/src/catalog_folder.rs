@@ -10,11 +10,9 @@
 //! decision, a retention purge or another aggregator's folder in between makes the pass
 //! start over instead of overwriting.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sendrealm_common::event::Timestamp;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Limits;
@@ -25,8 +23,10 @@ use crate::store::{Store, StoreError};
 const QUEUE_ROWS: i64 = 256;
 /// Events folded per pass, at most (a pass takes at least one queue row).
 const MAX_EVENTS: usize = 20_000;
-/// How often an idle folder looks at the queue without being woken.
-const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Pause between passes unless the last one found a backlog. A pass is a few statements
+/// and a commit: run after every batch, it would take SQLite's one writer (and a synced
+/// commit) from the consumer as often as the consumer commits, doubling its latency.
+const PASS_GAP: Duration = Duration::from_millis(500);
 /// Pause after a failed pass.
 const AFTER_ERROR: Duration = Duration::from_secs(1);
 
@@ -77,8 +77,9 @@ pub async fn pass(store: &Store, limits: Limits, now: i64) -> Result<Pass, Store
     }
 }
 
-/// Folds queued events until `stop`, woken by `wake` when a batch was stored.
-pub async fn run(store: Store, limits: Limits, wake: Arc<Notify>, stop: CancellationToken) {
+/// Folds queued events until `stop`: a pass every [`PASS_GAP`], back to back while a
+/// backlog lasts.
+pub async fn run(store: Store, limits: Limits, stop: CancellationToken) {
     loop {
         // A pass dropped halfway commits nothing: its events stay queued for the next start.
         let result = tokio::select! {
@@ -86,8 +87,9 @@ pub async fn run(store: Store, limits: Limits, wake: Arc<Notify>, stop: Cancella
             result = pass(&store, limits, Timestamp::now().unix_millis()) => result,
         };
         let pause = match result {
-            Ok(Pass::Idle) => IDLE_POLL,
-            Ok(Pass::Folded(_)) | Ok(Pass::Raced) => continue,
+            Ok(Pass::Folded(n)) if n >= MAX_EVENTS / 2 => continue,
+            Ok(Pass::Raced) => continue,
+            Ok(Pass::Idle) | Ok(Pass::Folded(_)) => PASS_GAP,
             Err(error) => {
                 tracing::warn!(%error, "Catalog pass failed; the events stay queued.");
                 AFTER_ERROR
@@ -95,7 +97,6 @@ pub async fn run(store: Store, limits: Limits, wake: Arc<Notify>, stop: Cancella
         };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = wake.notified() => {}
             _ = tokio::time::sleep(pause) => {}
         }
     }

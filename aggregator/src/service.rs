@@ -48,7 +48,6 @@ pub async fn run(
 
     let failures = Arc::new(crate::dlq::failures::Failures::default());
     let catalog_limits = config.catalog.limits();
-    let catalog_wake = catalog_limits.map(|_| Arc::new(Notify::new()));
     let consumer = Consumer {
         store: store.clone(),
         js: js.clone(),
@@ -64,7 +63,7 @@ pub async fn run(
         dlq: config.dlq.clone(),
         faults: config.faults.clone(),
         known: Default::default(),
-        catalog: catalog_wake.clone(),
+        catalog: catalog_limits.is_some(),
     };
     let worker = crate::dlq::worker::Worker {
         store: store.clone(),
@@ -90,17 +89,15 @@ pub async fn run(
         Arc::clone(&metrics),
         background.clone(),
     ));
-    let catalog_task = match (catalog_limits, catalog_wake) {
-        // Stopped with the consumer, first: it holds a connection the last batch may need,
-        // and what it has not folded stays queued for the next start.
-        (Some(limits), Some(wake)) => Some(tokio::spawn(crate::catalog_folder::run(
+    // Stopped with the consumer, first: it holds a connection the last batch may need, and
+    // what it has not folded stays queued for the next start.
+    let catalog_task = catalog_limits.map(|limits| {
+        tokio::spawn(crate::catalog_folder::run(
             store.clone(),
             limits,
-            wake,
             stopping.clone(),
-        ))),
-        _ => None,
-    };
+        ))
+    });
     tokio::spawn(sync_policies(
         store.clone(),
         js.clone(),

@@ -62,8 +62,8 @@ pub struct Consumer {
     pub faults: FaultsConfig,
     /// What never changes once seen: projects, identifier links, contacts.
     pub known: Known,
-    /// Woken when a batch queued events for the catalog; `None`: the catalog is off.
-    pub catalog: Option<Arc<Notify>>,
+    /// Whether stored events are queued for the catalog.
+    pub catalog: bool,
 }
 
 /// The durable pull consumer's settings.

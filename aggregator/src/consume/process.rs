@@ -116,9 +116,6 @@ impl Consumer {
                 if system_events > 0 {
                     self.outbox.notify_one();
                 }
-                if let Some(catalog) = &self.catalog {
-                    catalog.notify_one();
-                }
             }
             Err(error) if error.is_transient() || matches!(error, StoreError::Conflict { .. }) => {
                 tracing::warn!(%error, events = events.len(), "Batch not stored; redelivering with backoff.");
@@ -165,7 +162,7 @@ impl Consumer {
                     let found = known::merged(&hits, found);
                     let (mut writes, outcomes) =
                         plan::plan_batch(events, &found, &self.system, now);
-                    writes.catalog = self.catalog.is_some();
+                    writes.catalog = self.catalog;
                     let system_events = writes.outbox.len();
                     let learnt = known::learnt(&found, &writes);
                     (writes, (outcomes, system_events, learnt))

@@ -150,29 +150,38 @@ pub fn routes(
         .and(with_state)
         .then(health::metrics);
 
-    list.or(one)
+    // Boxed in groups: one chain of every route nests its future types too deeply for the
+    // compiler's trait solver.
+    let reads = list
+        .or(one)
         .unify()
         .or(contact)
         .unify()
         .or(dlq)
         .unify()
-        .or(backoffice_json)
-        .unify()
-        .or(backoffice_page)
-        .unify()
-        .or(catalog_list)
-        .unify()
+        .boxed();
+    let catalog = catalog_list
         .or(catalog_one)
         .unify()
         .or(catalog_decide)
         .unify()
         .or(catalog_backoffice)
         .unify()
+        .boxed();
+    let ops = backoffice_json
+        .or(backoffice_page)
+        .unify()
         .or(healthz)
         .unify()
         .or(readyz)
         .unify()
         .or(metrics)
+        .unify()
+        .boxed();
+    reads
+        .or(catalog)
+        .unify()
+        .or(ops)
         .unify()
         .or(method_not_allowed())
         .unify()
