@@ -25,6 +25,14 @@ impl Scope {
     }
 }
 
+impl super::State {
+    /// Who is asking: the `Authorization` header resolved against this service's keys and
+    /// admin token.
+    pub async fn scope(&self, authorization: Option<&str>) -> Result<Scope, ApiError> {
+        authorize(&self.store, self.admin_token_sha256.as_ref(), authorization).await
+    }
+}
+
 /// Resolves the `Authorization: Bearer …` header to a scope.
 pub async fn authorize(
     store: &Store,

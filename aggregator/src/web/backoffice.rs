@@ -14,7 +14,7 @@ use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 
 use super::State;
-use super::auth::{Scope, authorize};
+use super::auth::Scope;
 use super::reply::{ApiError, json, respond};
 
 /// Milliseconds per microsecond.
@@ -102,13 +102,7 @@ async fn view(state: &State) -> Result<View, ApiError> {
 }
 
 async fn admin(state: &State, authorization: Option<&str>) -> Result<(), ApiError> {
-    match authorize(
-        &state.store,
-        state.admin_token_sha256.as_ref(),
-        authorization,
-    )
-    .await?
-    {
+    match state.scope(authorization).await? {
         Scope::Admin => Ok(()),
         Scope::Project(_) => Err(ApiError::new(
             ErrorCode::InvalidApiKey,

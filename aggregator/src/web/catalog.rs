@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use warp::reply::Response;
 
 use super::State;
-use super::auth::{Scope, authorize};
+use super::auth::Scope;
 use super::reply::{ApiError, data, json, respond};
 use crate::catalog::FlagStatus;
 use crate::catalog::fold::Key;
@@ -200,12 +200,7 @@ fn filter_of(query: ListQuery, project_id: Option<String>) -> Result<CatalogFilt
 /// `GET /v1/catalog`.
 pub async fn list(state: Arc<State>, authorization: Option<String>, query: ListQuery) -> Response {
     respond(async {
-        let scope = authorize(
-            &state.store,
-            state.admin_token_sha256.as_ref(),
-            authorization.as_deref(),
-        )
-        .await?;
+        let scope = state.scope(authorization.as_deref()).await?;
         if query.drift_since.is_some() {
             return Err(ApiError::param(
                 ErrorCode::InvalidRequest,
@@ -228,12 +223,7 @@ pub async fn backoffice(
     query: ListQuery,
 ) -> Response {
     respond(async {
-        let scope = authorize(
-            &state.store,
-            state.admin_token_sha256.as_ref(),
-            authorization.as_deref(),
-        )
-        .await?;
+        let scope = state.scope(authorization.as_deref()).await?;
         if scope != Scope::Admin {
             // Not even the route's existence is confirmed to a project key.
             return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
@@ -254,12 +244,7 @@ pub async fn one(
     query: EntryQuery,
 ) -> Response {
     respond(async {
-        let scope = authorize(
-            &state.store,
-            state.admin_token_sha256.as_ref(),
-            authorization.as_deref(),
-        )
-        .await?;
+        let scope = state.scope(authorization.as_deref()).await?;
         let key = Key {
             project_id: project_of(&scope, query.project_id)?,
             event,
@@ -283,12 +268,7 @@ pub async fn decide(
     body: Bytes,
 ) -> Response {
     respond(async {
-        let scope = authorize(
-            &state.store,
-            state.admin_token_sha256.as_ref(),
-            authorization.as_deref(),
-        )
-        .await?;
+        let scope = state.scope(authorization.as_deref()).await?;
         let status = match action.as_str() {
             "confirm" => FlagStatus::Confirmed,
             "dismiss" => FlagStatus::Dismissed,

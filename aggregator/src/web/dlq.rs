@@ -7,7 +7,6 @@ use serde::Serialize;
 use warp::reply::Response;
 
 use super::State;
-use super::auth::authorize;
 use super::reply::{json, respond};
 
 #[derive(Serialize)]
@@ -21,12 +20,7 @@ struct DlqCountObject {
 /// `GET /v1/dlq/counts`: dead letters per project (admins: all; owners: their own).
 pub async fn dlq_counts(state: Arc<State>, authorization: Option<String>) -> Response {
     respond(async {
-        let scope = authorize(
-            &state.store,
-            state.admin_token_sha256.as_ref(),
-            authorization.as_deref(),
-        )
-        .await?;
+        let scope = state.scope(authorization.as_deref()).await?;
         let data: Vec<DlqCountObject> = state
             .store
             .dlq_counts()

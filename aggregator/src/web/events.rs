@@ -11,7 +11,7 @@ use uuid::Uuid;
 use warp::reply::Response;
 
 use super::State;
-use super::auth::{Scope, authorize};
+use super::auth::Scope;
 use super::reply::{ApiError, data, json, respond};
 use crate::store::{EventFilter, EventRow};
 
@@ -133,12 +133,7 @@ async fn list(
     authorization: Option<&str>,
     query: EventQuery,
 ) -> Result<Response, ApiError> {
-    let scope = authorize(
-        &state.store,
-        state.admin_token_sha256.as_ref(),
-        authorization,
-    )
-    .await?;
+    let scope = state.scope(authorization).await?;
     let project_id = match (&scope, query.project_id) {
         (Scope::Project(own), Some(asked)) if *own != asked => {
             return Err(ApiError::param(
@@ -242,12 +237,7 @@ async fn resolve(
 /// `GET /v1/events/{id}`.
 pub async fn get_event(id: String, state: Arc<State>, authorization: Option<String>) -> Response {
     respond(async {
-        let scope = authorize(
-            &state.store,
-            state.admin_token_sha256.as_ref(),
-            authorization.as_deref(),
-        )
-        .await?;
+        let scope = state.scope(authorization.as_deref()).await?;
         let not_found = || ApiError::new(ErrorCode::NotFound, format!("no event {id}"));
         let canonical =
             parse_uuid(sendrealm_common::id::parse_event_id(&id)).ok_or_else(not_found)?;
@@ -281,12 +271,7 @@ struct IdentifierObject {
 /// `GET /v1/contacts/{id}`.
 pub async fn get_contact(id: String, state: Arc<State>, authorization: Option<String>) -> Response {
     respond(async {
-        let scope = authorize(
-            &state.store,
-            state.admin_token_sha256.as_ref(),
-            authorization.as_deref(),
-        )
-        .await?;
+        let scope = state.scope(authorization.as_deref()).await?;
         let not_found = || ApiError::new(ErrorCode::NotFound, format!("no contact {id}"));
         let canonical =
             parse_uuid(sendrealm_common::id::parse_contact_id(&id)).ok_or_else(not_found)?;
