@@ -27,6 +27,9 @@ pub struct AgentConfig {
     pub worker_threads: usize,
     /// NATS connection, events stream and policy bucket.
     pub nats: NatsConfig,
+    /// SHA-256 (hex) of a token `/metrics` requires as `Authorization: Bearer`; unset:
+    /// `/metrics` is open (bind the agent where only operators reach it, or set this).
+    pub metrics_token_sha256: Option<String>,
 }
 
 impl Default for AgentConfig {
@@ -41,6 +44,7 @@ impl Default for AgentConfig {
             shutdown_timeout_secs: 20,
             worker_threads: 0,
             nats: NatsConfig::default(),
+            metrics_token_sha256: None,
         }
     }
 }
@@ -98,6 +102,11 @@ impl AgentConfig {
         }
         if self.nats.stream.duplicate_window_secs == 0 {
             return fail("nats.stream.duplicate_window_secs must be positive: dedupe is what makes retries safe".into());
+        }
+        if let Some(hash) = &self.metrics_token_sha256
+            && sendrealm_common::apikey::parse_key_hash(hash).is_none()
+        {
+            return fail("metrics_token_sha256 must be 64 hex digits (a SHA-256)".into());
         }
         Ok(())
     }

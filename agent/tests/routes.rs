@@ -355,3 +355,42 @@ async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     let refused = agent.post("/events", Some(KEY), "{").await;
     assert_eq!(refused.status(), 400);
 }
+
+#[tokio::test]
+async fn metrics_require_their_token_when_one_is_configured() {
+    let open = agent();
+    assert_eq!(open.get("/metrics").await.status(), 200, "open by default");
+
+    let config = AgentConfig {
+        metrics_token_sha256: Some(hash_api_key_hex("metrics-secret")),
+        ..AgentConfig::default()
+    };
+    let state = Arc::new(State::new(
+        &config,
+        Arc::new(Memory::default()) as Arc<dyn Broker>,
+        Arc::new(Policies::default()),
+        CancellationToken::new(),
+    ));
+    let scrape = |token: Option<&'static str>| {
+        let state = Arc::clone(&state);
+        async move {
+            let mut request = warp::test::request().method("GET").path("/metrics");
+            if let Some(token) = token {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            request.reply(&routes(state)).await
+        }
+    };
+    let refused = scrape(None).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(json_of(&refused)["error"]["code"], "missing_api_key");
+    assert_eq!(scrape(Some("wrong")).await.status(), 401);
+    assert_eq!(
+        scrape(Some(KEY)).await.status(),
+        401,
+        "a project key is not it"
+    );
+    let allowed = scrape(Some("metrics-secret")).await;
+    assert_eq!(allowed.status(), 200);
+    assert!(String::from_utf8_lossy(allowed.body()).contains("sendrealm_agent"));
+}

@@ -19,6 +19,9 @@ pub struct AggregatorConfig {
     /// SHA-256 (hex) of the admin token for the read API across projects; unset: no
     /// admin access. `sendrealm-aggregator admin-token` makes one.
     pub admin_token_sha256: Option<String>,
+    /// SHA-256 (hex) of a token `/metrics` requires as `Authorization: Bearer` (the admin
+    /// token works too); unset: `/metrics` is open.
+    pub metrics_token_sha256: Option<String>,
     /// NATS connection, events stream and policy bucket.
     pub nats: NatsConfig,
     /// The durable consumer.
@@ -188,6 +191,7 @@ impl Default for AggregatorConfig {
             database: DatabaseConfig::default(),
             region: "central".into(),
             admin_token_sha256: None,
+            metrics_token_sha256: None,
             nats: NatsConfig::default(),
             consumer: ConsumerConfig::default(),
             retention: RetentionConfig::default(),
@@ -267,6 +271,19 @@ impl AggregatorConfig {
             return Err(ConfigError::Inconsistent(
                 "database.max_connections must be positive".into(),
             ));
+        }
+        for (name, hash) in [
+            ("admin_token_sha256", &self.admin_token_sha256),
+            ("metrics_token_sha256", &self.metrics_token_sha256),
+        ] {
+            if hash
+                .as_deref()
+                .is_some_and(|h| sendrealm_common::apikey::parse_key_hash(h).is_none())
+            {
+                return Err(ConfigError::Inconsistent(format!(
+                    "{name} must be 64 hex digits (a SHA-256)"
+                )));
+            }
         }
         Ok(())
     }

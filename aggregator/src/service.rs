@@ -111,6 +111,10 @@ pub async fn run(
             .admin_token_sha256
             .as_deref()
             .and_then(sendrealm_common::apikey::parse_key_hash),
+        metrics_token_sha256: config
+            .metrics_token_sha256
+            .as_deref()
+            .and_then(sendrealm_common::apikey::parse_key_hash),
         metrics: Arc::clone(&metrics),
         client: client.clone(),
         stopping: stopping.clone(),

@@ -199,3 +199,27 @@ async fn the_backoffice_shows_latency_and_failures_per_project_in_a_browser() {
     let (status, _) = aggregator.get_plain("/backoffice/latency").await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let hash = sendrealm_common::apikey::hash_api_key_hex("metrics-secret");
+    let pipeline = Pipeline::start(
+        Database::Sqlite,
+        &[],
+        &[],
+        &[("SENDREALM_METRICS_TOKEN_SHA256", &hash)],
+    )
+    .await;
+    let agg = &pipeline.aggregator;
+    let (status, _) = agg.get_plain("/metrics").await;
+    assert_eq!(status, 401);
+    let (status, _) = agg.get("/metrics", &pipeline.stack.project.key).await;
+    assert_eq!(status, 401, "a project key does not open /metrics");
+    for token in ["metrics-secret", ADMIN_TOKEN] {
+        let (status, body) = agg.get("/metrics", token).await;
+        assert_eq!(status, 200, "{token}");
+        assert!(body.to_string().contains("sendrealm_aggregator"), "{body}");
+    }
+    // The rest of the operators' endpoints stay open to probes.
+    assert_eq!(agg.get_plain("/readyz").await.0, 200);
+}

@@ -263,7 +263,20 @@ pub fn readyz(state: Arc<State>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text.
-pub fn metrics(state: Arc<State>) -> Response {
+pub fn metrics(state: Arc<State>, authorization: Option<String>) -> Response {
+    if let Some(expected) = &state.metrics_token {
+        let allowed = authorization
+            .as_deref()
+            .and_then(sendrealm_common::apikey::bearer_token)
+            .is_some_and(|token| sendrealm_common::apikey::matches_hash(token, expected));
+        if !allowed {
+            return super::error::ApiError::new(
+                sendrealm_common::error_code::ErrorCode::MissingApiKey,
+                "send `Authorization: Bearer <metrics token>`",
+            )
+            .into_response();
+        }
+    }
     let readiness = state.health.readiness();
     let text = state.metrics.render(readiness.projects, readiness.ready);
     let mut response = Response::new(text.into());

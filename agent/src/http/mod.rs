@@ -36,6 +36,8 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Body caps.
     pub limits: Limits,
+    /// SHA-256 of the token `/metrics` requires, if one is configured.
+    pub metrics_token: Option<[u8; 32]>,
 }
 
 impl State {
@@ -64,6 +66,10 @@ impl State {
                 max_batch_body_bytes: config.max_batch_body_bytes,
                 retry_after_secs: config.publish.retry_after_secs,
             },
+            metrics_token: config
+                .metrics_token_sha256
+                .as_deref()
+                .and_then(sendrealm_common::apikey::parse_key_hash),
         }
     }
 }

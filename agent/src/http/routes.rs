@@ -81,6 +81,7 @@ pub fn routes(
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
+        .and(warp::header::optional::<String>("authorization"))
         .map(handlers::metrics);
 
     post_event

@@ -75,8 +75,28 @@ pub async fn refresh_dlq_counts(state: Arc<State>, stop: CancellationToken) {
     }
 }
 
-/// `GET /metrics`: from memory only.
-pub async fn metrics(state: Arc<State>) -> Response {
+/// `GET /metrics`: from memory only. With a metrics token configured, it (or the admin
+/// token) is required.
+pub async fn metrics(state: Arc<State>, authorization: Option<String>) -> Response {
+    if let Some(expected) = &state.metrics_token_sha256 {
+        let token = authorization
+            .as_deref()
+            .and_then(sendrealm_common::apikey::bearer_token);
+        let allowed = token.is_some_and(|token| {
+            sendrealm_common::apikey::matches_hash(token, expected)
+                || state
+                    .admin_token_sha256
+                    .as_ref()
+                    .is_some_and(|admin| sendrealm_common::apikey::matches_hash(token, admin))
+        });
+        if !allowed {
+            return super::reply::ApiError::new(
+                sendrealm_common::error_code::ErrorCode::MissingApiKey,
+                "send `Authorization: Bearer <metrics token>`",
+            )
+            .into_response();
+        }
+    }
     let dlq = state
         .dlq_counts
         .lock()

@@ -24,6 +24,8 @@ pub struct State {
     pub store: Store,
     /// SHA-256 of the admin token, if admin access is configured.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// SHA-256 of the token `/metrics` requires, if one is configured.
+    pub metrics_token_sha256: Option<[u8; 32]>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// The NATS client (readiness).
@@ -148,6 +150,7 @@ pub fn routes(
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
+        .and(authorization)
         .then(health::metrics);
 
     // Boxed in groups: one chain of every route nests its future types too deeply for the
