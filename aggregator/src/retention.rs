@@ -35,9 +35,16 @@ pub async fn purge_once(store: &Store, batch: i64, now: i64) -> Result<u64, Stor
             tokio::time::sleep(BETWEEN_BATCHES).await;
         }
         for key in store.catalog_keys(&project.id).await? {
-            store
-                .catalog_change(&key, now, |entry| Ok(entry.purge_before(before)))
-                .await?;
+            // Look first without the write lock: most entries have nothing expired.
+            let expired = store
+                .catalog_entry(&key)
+                .await?
+                .is_some_and(|row| row.entry.clone().purge_before(before));
+            if expired {
+                store
+                    .catalog_change(&key, now, |entry| Ok(entry.purge_before(before)))
+                    .await?;
+            }
         }
     }
     Ok(total)
