@@ -236,8 +236,11 @@ async fn two_aggregators_create_one_contact_per_new_email(database: Database) {
         .await,
         50
     );
+    // System events take the longer way (outbox, stream, consumer), through the same
+    // write lock the two aggregators and their catalog folders share on one SQLite file:
+    // the same deadline as the events themselves.
     wait::until(
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         "one contact.created per contact",
         || async {
             (db::count(

@@ -178,31 +178,29 @@ impl Aggregator {
 
     /// GET a read-API path with a token; returns status and JSON body.
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request to the aggregator");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        Self::send(
+            self.http
+                .get(format!("{}{path}", self.url))
+                .bearer_auth(token),
         )
+        .await
     }
 
     /// POST a JSON body with a token; returns status and JSON body.
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request to the aggregator");
+        Self::send(
+            self.http
+                .post(format!("{}{path}", self.url))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await
+    }
+
+    /// Sends a request; returns status and the body as JSON (or as a JSON string when it
+    /// is not JSON).
+    async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("request to the aggregator");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         (

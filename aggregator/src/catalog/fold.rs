@@ -18,18 +18,13 @@ pub struct Key {
     pub source: String,
 }
 
-/// An entry with the columns stored beside its body.
+/// An entry as the folder reads and writes it. Its counts and first/last seen times are
+/// the entry's own (the columns stored beside its body are written from them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     /// Which entry.
     pub key: Key,
-    /// First event received (ms); meaningless while `count` is 0.
-    pub first_seen_at: i64,
-    /// Latest event received (ms).
-    pub last_seen_at: i64,
-    /// Events folded in.
-    pub count: i64,
-    /// Schema, drift, examples and PII.
+    /// Schema, drift, examples, PII, counts.
     pub entry: Entry,
     /// The row's version when it was read; `None`: a new entry.
     pub version: Option<i64>,
@@ -40,9 +35,6 @@ impl State {
     pub fn empty(key: Key) -> State {
         State {
             key,
-            first_seen_at: 0,
-            last_seen_at: 0,
-            count: 0,
             entry: Entry::default(),
             version: None,
         }
@@ -94,15 +86,9 @@ pub fn fold(states: &mut Vec<State>, groups: &Groups, limits: &Limits, now: i64)
                 tracing::warn!(event_id = %event.id, "Stored payload is not JSON; left out of the catalog.");
                 continue;
             };
-            let received = event.received_at;
-            if state.count == 0 || received < state.first_seen_at {
-                state.first_seen_at = received;
-            }
-            state.last_seen_at = state.last_seen_at.max(received);
-            state.count += 1;
             state.entry.absorb_kept(
                 &payload,
-                received,
+                event.received_at,
                 &event.id.hyphenated().to_string(),
                 limits,
                 position >= examples_from,
@@ -141,42 +127,39 @@ mod tests {
         let names: Vec<_> = groups.keys().map(|k| k.event.as_str()).collect();
         assert_eq!(names, ["cart.viewed", "order.completed"]);
 
-        let mut states = vec![State {
-            first_seen_at: 1_500,
-            last_seen_at: 1_500,
-            count: 5,
+        let key = Key {
+            project_id: "proj_a".into(),
+            event: "order.completed".into(),
+            source: "api".into(),
+        };
+        let mut stored = State {
             version: Some(3),
-            ..State::empty(Key {
-                project_id: "proj_a".into(),
-                event: "order.completed".into(),
-                source: "api".into(),
-            })
-        }];
+            ..State::empty(key)
+        };
+        stored.entry.absorb(
+            &serde_json::json!({"amount": 0}),
+            1_500,
+            "e0",
+            &Limits::default(),
+        );
+        let mut states = vec![stored];
         fold(&mut states, &groups, &Limits::default(), 4_000);
         assert_eq!(states.len(), 2);
         let order = states
             .iter()
             .find(|s| s.key.event == "order.completed")
             .expect("entry");
-        // The unparsable payload is not counted.
-        assert_eq!(
-            (order.first_seen_at, order.last_seen_at, order.count),
-            (1_000, 2_000, 7)
-        );
+        // The unparsable payload is not counted; the version read is kept for the write.
+        assert_eq!(order.entry.events(), 3);
+        assert_eq!(order.entry.seen_range(), Some((1_000, 2_000)));
         assert_eq!(order.version, Some(3));
-        assert_eq!(order.entry.events(), 2);
         let cart = states
             .iter()
             .find(|s| s.key.event == "cart.viewed")
             .expect("entry");
         assert_eq!(
-            (
-                cart.first_seen_at,
-                cart.last_seen_at,
-                cart.count,
-                cart.version
-            ),
-            (3_000, 3_000, 1, None)
+            (cart.entry.events(), cart.entry.seen_range(), cart.version),
+            (1, Some((3_000, 3_000)), None)
         );
     }
 }

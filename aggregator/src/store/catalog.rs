@@ -5,7 +5,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::write::{ROWS_PER_STATEMENT, anonymous_placeholders, entry_of};
+use super::write::{ROWS_PER_STATEMENT, anonymous_placeholders};
 use super::{Store, StoreError, on_pool};
 use crate::catalog::Entry;
 use crate::catalog::fold::{Key, State, Stored};
@@ -58,6 +58,15 @@ enum Param<'a> {
     Text(&'a str),
     Int(i64),
     Bool(bool),
+}
+
+/// An entry's body as stored; a body that no longer parses starts the entry afresh rather
+/// than stopping every pass that names it.
+fn entry_of(key: &Key, body: &str) -> Entry {
+    serde_json::from_str(body).unwrap_or_else(|error| {
+        tracing::warn!(%error, project_id = %key.project_id, event = %key.event, "Catalog entry body unreadable; starting it afresh.");
+        Entry::default()
+    })
 }
 
 fn row_of<R: Row>(row: &R) -> Result<CatalogRow, sqlx::Error>
@@ -323,9 +332,6 @@ impl Store {
             if let Some((row, version)) = row {
                 states.push(State {
                     key: row.key,
-                    first_seen_at: row.first_seen_at,
-                    last_seen_at: row.last_seen_at,
-                    count: row.count,
                     entry: row.entry,
                     version: Some(version),
                 });
@@ -365,6 +371,8 @@ impl Store {
                     break;
                 }
                 let (drift_count, drift_last_at) = state.entry.drift_summary();
+                let (first_seen_at, last_seen_at) = state.entry.seen_range().unwrap_or((now, now));
+                let count = i64::try_from(state.entry.events()).unwrap_or(i64::MAX);
                 let body = serde_json::to_string(&state.entry)
                     .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                 let query = sqlx::query(match state.version {
@@ -374,9 +382,9 @@ impl Store {
                 .bind(&state.key.project_id)
                 .bind(&state.key.event)
                 .bind(&state.key.source)
-                .bind(state.first_seen_at)
-                .bind(state.last_seen_at)
-                .bind(state.count)
+                .bind(first_seen_at)
+                .bind(last_seen_at)
+                .bind(count)
                 .bind(state.entry.pii_likely())
                 .bind(i64::try_from(drift_count).unwrap_or(i64::MAX))
                 .bind(drift_last_at)

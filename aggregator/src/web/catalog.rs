@@ -151,11 +151,14 @@ fn project_of(scope: &Scope, project_id: Option<String>) -> Result<String, ApiEr
     }
 }
 
-fn list_page(rows: Vec<CatalogRow>, limit: i64) -> Response {
-    let has_more = rows.len() as i64 > limit;
-    let data: Vec<Value> = rows.iter().take(limit as usize).map(summary).collect();
-    let body = json!({"object": "list", "data": data, "has_more": has_more});
-    json(200, body.to_string().into_bytes())
+/// One page of entries; the filter asks for one more than the page holds, which tells
+/// whether another page exists.
+async fn list_page(state: &State, filter: &CatalogFilter) -> Result<Response, ApiError> {
+    let rows = state.store.catalog(filter).await?;
+    let page = (filter.limit - 1).max(0) as usize;
+    let data: Vec<Value> = rows.iter().take(page).map(summary).collect();
+    let body = json!({"object": "list", "data": data, "has_more": rows.len() > page});
+    Ok(json(200, body.to_string().into_bytes()))
 }
 
 fn filter_of(query: ListQuery, project_id: Option<String>) -> Result<CatalogFilter, ApiError> {
@@ -209,9 +212,7 @@ pub async fn list(state: Arc<State>, authorization: Option<String>, query: ListQ
             ));
         }
         let project = project_of(&scope, query.project_id.clone())?;
-        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-        let filter = filter_of(query, Some(project))?;
-        Ok(list_page(state.store.catalog(&filter).await?, limit))
+        list_page(&state, &filter_of(query, Some(project))?).await
     })
     .await
 }
@@ -228,10 +229,8 @@ pub async fn backoffice(
             // Not even the route's existence is confirmed to a project key.
             return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
         }
-        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
         let project_id = query.project_id.clone();
-        let filter = filter_of(query, project_id)?;
-        Ok(list_page(state.store.catalog(&filter).await?, limit))
+        list_page(&state, &filter_of(query, project_id)?).await
     })
     .await
 }

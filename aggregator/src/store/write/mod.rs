@@ -16,7 +16,6 @@ use sendrealm_common::event::Event;
 use uuid::Uuid;
 
 use super::{OutboxRow, Store, StoreError, on_pool};
-use crate::catalog::fold::Key;
 
 /// Most rows per multi-row statement (SQLite allows 32 766 parameters; 15 columns × 1000).
 pub const ROWS_PER_STATEMENT: usize = 1000;
@@ -212,15 +211,6 @@ pub(crate) fn anonymous_placeholders(rows: usize, cols: usize) -> String {
         out.push_str(&row);
     }
     out
-}
-
-/// An entry's body as stored; a body that no longer parses starts the entry afresh
-/// rather than stopping every batch that names it.
-pub(crate) fn entry_of(key: &Key, body: &str) -> crate::catalog::Entry {
-    serde_json::from_str(body).unwrap_or_else(|error| {
-        tracing::warn!(%error, project_id = %key.project_id, event = %key.event, "Catalog entry body unreadable; starting it afresh.");
-        crate::catalog::Entry::default()
-    })
 }
 
 /// The kind names stored, as the `&'static str` an [`IdentifierKey`] holds.
