@@ -10,7 +10,11 @@ use serde_json::json;
 use crate::config::AggregatorConfig;
 use crate::policies::PolicyBucket;
 use crate::projects::{self, IssuedKey, NewProject, ProjectChanges};
+use crate::sessions;
 use crate::store::{ProjectRow, Store};
+
+/// Who the policy history names for changes made from the command line.
+const CLI_ACTOR: &str = "cli";
 
 /// `project …` subcommands.
 #[derive(Debug, Subcommand)]
@@ -71,6 +75,22 @@ pub enum ProjectCommand {
         /// Key id or key.
         key: String,
     },
+    /// Issue an owner token (shown once): the owner signs in to the dashboard with it.
+    OwnerToken {
+        /// Project id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an owner token, named by its id (`otk_…`) or by the token itself; its
+    /// dashboard sessions end at once.
+    RevokeOwnerToken {
+        /// Project id.
+        id: String,
+        /// Token id or token.
+        token: String,
+    },
     /// Republish every project's policy to the policy bucket.
     Sync,
 }
@@ -93,6 +113,22 @@ pub struct Settings {
     /// Retention in seconds, for short-lived test projects.
     #[arg(long)]
     retention_secs: Option<u64>,
+    /// Open waits allowed at once: a number, or `none` for no cap.
+    #[arg(long, value_parser = parse_cap)]
+    max_active_waits: Option<Cap>,
+}
+
+/// An open-waits cap as given on the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Cap(Option<u32>);
+
+fn parse_cap(text: &str) -> Result<Cap, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(Cap(None));
+    }
+    text.parse()
+        .map(|n| Cap(Some(n)))
+        .map_err(|_| "a number of waits, or `none`".to_owned())
 }
 
 impl Settings {
@@ -111,6 +147,7 @@ fn project_json(row: &ProjectRow) -> serde_json::Value {
         "rate_limit_burst": row.rate_limit_burst,
         "retention_secs": row.retention_secs,
         "retention_days": row.retention_secs as f64 / SECS_PER_DAY as f64,
+        "max_active_waits": row.max_active_waits,
         "created_at": sendrealm_common::event::Timestamp::from_unix_millis(row.created_at),
         "updated_at": sendrealm_common::event::Timestamp::from_unix_millis(row.updated_at),
     })
@@ -192,6 +229,7 @@ pub async fn project(
                     rate_limit_per_sec: settings.rate_limit_per_sec,
                     rate_limit_burst: settings.rate_limit_burst,
                     retention_secs: settings.retention_secs(),
+                    max_active_waits: settings.max_active_waits.and_then(|c| c.0),
                 },
             )
             .await?;
@@ -248,7 +286,9 @@ pub async fn project(
                     rate_limit_per_sec: settings.rate_limit_per_sec,
                     rate_limit_burst: settings.rate_limit_burst,
                     retention_secs: settings.retention_secs(),
+                    max_active_waits: settings.max_active_waits.map(|c| c.0),
                 },
+                CLI_ACTOR,
             )
             .await?;
             publish_or_warn(&store, config, &row).await?;
@@ -276,6 +316,27 @@ pub async fn project(
             let row = projects::get(&store, &id).await?;
             publish_or_warn(&store, config, &row).await?;
             println!("Key revoked; agents stop accepting it within seconds.");
+        }
+        ProjectCommand::OwnerToken { id, json } => {
+            let now = sendrealm_common::event::Timestamp::now().unix_millis();
+            let issued = sessions::issue_owner_token(&store, &id, now).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"project_id": id, "owner_token": issued.token, "owner_token_id": issued.id})
+                );
+            } else {
+                println!(
+                    "Owner token ({}) for {id}, shown only once:\n{}",
+                    issued.id, issued.token
+                );
+                println!("Sign in at /dashboard/login on the aggregator's HTTP address.");
+            }
+        }
+        ProjectCommand::RevokeOwnerToken { id, token } => {
+            let now = sendrealm_common::event::Timestamp::now().unix_millis();
+            sessions::revoke_owner_token(&store, &id, &token, now).await?;
+            println!("Owner token revoked; its dashboard sessions have ended.");
         }
         ProjectCommand::Sync => {
             let rows = store.projects().await?;

@@ -32,6 +32,8 @@ pub struct AggregatorConfig {
     pub catalog: CatalogConfig,
     /// The dead-letter queue.
     pub dlq: DlqConfig,
+    /// The owner dashboard and backoffice pages.
+    pub dashboard: DashboardConfig,
     /// Fault injection, for dead-letter drills.
     pub faults: FaultsConfig,
     /// How long shutdown waits for the current batch to commit and ack.
@@ -139,6 +141,15 @@ impl Default for RetentionConfig {
     }
 }
 
+/// The owner dashboard and backoffice pages (docs/dashboard.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Mark session cookies `Secure` (with the `__Host-` prefix): set it whenever browsers
+    /// reach the aggregator over HTTPS, as they must outside a local machine.
+    pub secure_cookies: bool,
+}
+
 /// The event catalog (docs/catalog.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -197,6 +208,7 @@ impl Default for AggregatorConfig {
             retention: RetentionConfig::default(),
             catalog: CatalogConfig::default(),
             dlq: DlqConfig::default(),
+            dashboard: DashboardConfig::default(),
             faults: FaultsConfig::default(),
             shutdown_timeout_secs: 20,
             policy_reconcile_secs: 10,

@@ -10,6 +10,7 @@
 //! * [`config`]: the aggregator's configuration.
 //! * [`store`]: the database, SQLite or PostgreSQL ([`store::Store`]), queries by concern.
 //! * [`projects`]: project and API-key administration.
+//! * [`sessions`]: owner tokens and the browser sessions of the dashboard and backoffice.
 //! * [`policies`]: publishing policies to the KV bucket.
 //! * [`consume`]: the durable pull consumer: batches, acks after commit, poison handling.
 //! * [`known`]: what never changes once seen (projects, identifier links), so batches skip
@@ -41,6 +42,7 @@ pub mod policies;
 pub mod projects;
 pub mod retention;
 pub mod service;
+pub mod sessions;
 pub mod store;
 pub mod system_events;
 pub mod web;

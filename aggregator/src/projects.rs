@@ -11,12 +11,14 @@ use sendrealm_common::policy::{
     SECS_PER_DAY,
 };
 
-use crate::store::{ApiKeyRow, ProjectRow, Store, StoreError};
+use crate::store::{ApiKeyRow, PolicyChangeRow, ProjectRow, Store, StoreError};
 
 /// Characters shown of a key so people can tell keys apart.
 const KEY_PREFIX_SHOWN: usize = 12;
 /// Longest project name.
 const MAX_NAME_LEN: usize = 200;
+/// Largest open-waits cap a project may have.
+pub const MAX_ACTIVE_WAITS: i64 = 10_000_000;
 /// Longest retention a project may ask for: 10 years.
 pub const MAX_RETENTION_SECS: u64 = 3650 * SECS_PER_DAY;
 
@@ -52,6 +54,8 @@ pub struct NewProject {
     pub rate_limit_burst: Option<u32>,
     /// Retention in seconds.
     pub retention_secs: Option<u64>,
+    /// Open-waits cap (none by default).
+    pub max_active_waits: Option<u32>,
 }
 
 /// Changes to a project; `None` leaves a setting as it is.
@@ -67,6 +71,8 @@ pub struct ProjectChanges {
     pub rate_limit_burst: Option<u32>,
     /// New retention in seconds.
     pub retention_secs: Option<u64>,
+    /// New open-waits cap; `Some(None)` removes the cap.
+    pub max_active_waits: Option<Option<u32>>,
 }
 
 /// A freshly issued key: the only time the key itself exists outside the client.
@@ -120,6 +126,12 @@ fn check_settings(row: &ProjectRow) -> Result<(), ProjectError> {
     if row.rate_limit_per_sec < 1 || row.rate_limit_burst < 1 {
         return invalid("rate limit", "rate and burst must be at least 1".into());
     }
+    if row.max_active_waits.is_some_and(|cap| !(1..=MAX_ACTIVE_WAITS).contains(&cap)) {
+        return invalid(
+            "open-waits cap",
+            format!("must be between 1 and {MAX_ACTIVE_WAITS} (or none)"),
+        );
+    }
     if !(1..=MAX_RETENTION_SECS as i64).contains(&row.retention_secs) {
         return invalid(
             "retention",
@@ -150,6 +162,7 @@ pub async fn create(
             .retention_secs
             .unwrap_or(u64::from(DEFAULT_RETENTION_DAYS) * SECS_PER_DAY)
             as i64,
+        max_active_waits: new.max_active_waits.map(i64::from),
         created_at: now,
         updated_at: now,
     };
@@ -166,13 +179,15 @@ async fn existing(store: &Store, id: &str) -> Result<ProjectRow, ProjectError> {
         .ok_or_else(|| ProjectError::NotFound(format!("project {id}")))
 }
 
-/// Changes a project's settings.
+/// Changes a project's settings, recording who changed what (`actor`) beside it.
 pub async fn update(
     store: &Store,
     id: &str,
     changes: ProjectChanges,
+    actor: &str,
 ) -> Result<ProjectRow, ProjectError> {
-    let mut row = existing(store, id).await?;
+    let before = existing(store, id).await?;
+    let mut row = before.clone();
     if let Some(name) = changes.name {
         row.name = name.trim().to_owned();
     }
@@ -188,10 +203,57 @@ pub async fn update(
     if let Some(v) = changes.retention_secs {
         row.retention_secs = v.min(i64::MAX as u64) as i64;
     }
+    if let Some(v) = changes.max_active_waits {
+        row.max_active_waits = v.map(i64::from);
+    }
     check_settings(&row)?;
     row.updated_at = Timestamp::now().unix_millis();
-    store.update_project(&row).await?;
+    let change = PolicyChangeRow {
+        project_id: row.id.clone(),
+        actor: actor.to_owned(),
+        changed_at: row.updated_at,
+        changes: changes_between(&before, &row).to_string(),
+    };
+    store.update_project(&row, &change).await?;
     Ok(row)
+}
+
+/// What differs between two versions of a project: `{"field": [old, new]}`.
+pub fn changes_between(old: &ProjectRow, new: &ProjectRow) -> serde_json::Value {
+    use serde_json::json;
+    let mut out = serde_json::Map::new();
+    let mut field = |name: &str, a: serde_json::Value, b: serde_json::Value| {
+        if a != b {
+            out.insert(name.to_owned(), json!([a, b]));
+        }
+    };
+    field("name", json!(old.name), json!(new.name));
+    field(
+        "event_payload_limit_bytes",
+        json!(old.event_payload_limit_bytes),
+        json!(new.event_payload_limit_bytes),
+    );
+    field(
+        "rate_limit_per_sec",
+        json!(old.rate_limit_per_sec),
+        json!(new.rate_limit_per_sec),
+    );
+    field(
+        "rate_limit_burst",
+        json!(old.rate_limit_burst),
+        json!(new.rate_limit_burst),
+    );
+    field(
+        "retention_secs",
+        json!(old.retention_secs),
+        json!(new.retention_secs),
+    );
+    field(
+        "max_active_waits",
+        json!(old.max_active_waits),
+        json!(new.max_active_waits),
+    );
+    serde_json::Value::Object(out)
 }
 
 /// Issues a new key; unless `keep_existing`, every other key of the project is revoked.

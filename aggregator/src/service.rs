@@ -118,6 +118,7 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         client: client.clone(),
         stopping: stopping.clone(),
+        secure_cookies: config.dashboard.secure_cookies,
         dlq_counts: Default::default(),
     });
     tokio::spawn(web::health::refresh_dlq_counts(

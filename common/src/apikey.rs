@@ -38,6 +38,16 @@ pub fn parse_key_hash(hex_hash: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Whether `token` hashes to `expected`, compared without an early exit so that timing
+/// says nothing about how much of it matched.
+pub fn matches_hash(token: &str, expected: &[u8; 32]) -> bool {
+    let hash = hash_api_key(token);
+    hash.iter()
+        .zip(expected)
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,14 +68,4 @@ mod tests {
         assert_eq!(parse_key_hash(&hex_hash), Some(hash_api_key("sk_test")));
         assert_eq!(parse_key_hash("zz"), None);
     }
-}
-
-/// Whether `token` hashes to `expected`, compared without an early exit so that timing
-/// says nothing about how much of it matched.
-pub fn matches_hash(token: &str, expected: &[u8; 32]) -> bool {
-    let hash = hash_api_key(token);
-    hash.iter()
-        .zip(expected)
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }

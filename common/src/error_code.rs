@@ -56,11 +56,13 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// An unexpected failure; details are in the service log only.
     InternalError,
+    /// A form or session call without its CSRF token, or sent from another site.
+    InvalidCsrfToken,
 }
 
 impl ErrorCode {
     /// All codes, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::UnsupportedMediaType,
@@ -86,6 +88,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
+        ErrorCode::InvalidCsrfToken,
     ];
 
     /// Position in [`ErrorCode::ALL`], for per-code counters.
@@ -121,6 +124,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ServiceUnavailable => "service_unavailable",
             ErrorCode::InternalError => "internal_error",
+            ErrorCode::InvalidCsrfToken => "invalid_csrf_token",
         }
     }
 
@@ -129,7 +133,7 @@ impl ErrorCode {
         match self {
             ErrorCode::MalformedJson | ErrorCode::InvalidRequest => 400,
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
-            ErrorCode::ReservedEventName => 403,
+            ErrorCode::ReservedEventName | ErrorCode::InvalidCsrfToken => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge | ErrorCode::BodyTooLarge => 413,

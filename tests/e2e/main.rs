@@ -7,6 +7,7 @@ mod batch;
 mod bench;
 mod catalog;
 mod config_files;
+mod dashboard;
 mod delivery;
 mod dlq;
 mod idempotency;

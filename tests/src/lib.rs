@@ -5,7 +5,8 @@
 //!
 //! * [`nats`]: a nats-server 2.15.1 on a free port with a temp store, restartable.
 //! * [`process`]: a child process that is stopped with SIGTERM and must exit 0.
-//! * [`browser`]: headless Chromium for page tests.
+//! * [`browser`]: headless Chromium for page tests, driven over the DevTools protocol.
+//! * [`pages`]: the pages' sign-in and forms over plain HTTP, for status-code checks.
 //! * [`agent`]: the real `sendrealm-agent` binary, started and waited on until ready.
 //! * [`aggregator`]: the real `sendrealm-aggregator` binary: admin CLI (and later the service).
 //! * [`postgres`]: a throwaway PostgreSQL database per test.
@@ -19,6 +20,7 @@ pub mod aggregator;
 pub mod browser;
 pub mod db;
 pub mod nats;
+pub mod pages;
 pub mod postgres;
 pub mod process;
 pub mod proxy;

@@ -25,6 +25,7 @@ pub fn absorb(
     entry.first_seen_at = Some(entry.first_seen_at.map_or(at, |t| t.min(at)));
     entry.last_seen_at = Some(entry.last_seen_at.map_or(at, |t| t.max(at)));
     entry.last_event_id = Some(event_id.to_string());
+    entry.volume.count(at);
 
     let flat = walk::walk(payload, limits);
     let observed = schema::observe(&flat.nodes);

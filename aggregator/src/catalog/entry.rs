@@ -73,6 +73,34 @@ impl std::fmt::Display for NoSuchFlag {
 
 impl std::error::Error for NoSuchFlag {}
 
+/// Days of volume an entry keeps.
+pub const VOLUME_DAYS: usize = 30;
+
+/// Events per UTC day: counts only, so it needs no redaction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Volume {
+    /// (day number since the Unix epoch, events received that day), oldest first.
+    days: Vec<(i64, u64)>,
+}
+
+impl Volume {
+    /// Counts one event received at `at_ms`; events older than the kept days are left out.
+    pub fn count(&mut self, at_ms: i64) {
+        let day = at_ms.div_euclid(86_400_000);
+        match self.days.binary_search_by_key(&day, |(d, _)| *d) {
+            Ok(i) => self.days[i].1 += 1,
+            Err(i) => {
+                if i == 0 && self.days.len() >= VOLUME_DAYS {
+                    return;
+                }
+                self.days.insert(i, (day, 1));
+                let excess = self.days.len().saturating_sub(VOLUME_DAYS);
+                self.days.drain(..excess);
+            }
+        }
+    }
+}
+
 /// One redacted example payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Example {
@@ -106,6 +134,8 @@ pub struct Entry {
     pub(crate) drift: DriftLog,
     /// PII flags and tallies.
     pub(crate) pii: Pii,
+    /// Events per day, the latest days only.
+    pub(crate) volume: Volume,
 }
 
 impl Entry {
@@ -201,6 +231,12 @@ impl Entry {
     /// Earliest and latest receive times seen (unix ms).
     pub fn seen_range(&self) -> Option<(i64, i64)> {
         self.first_seen_at.zip(self.last_seen_at)
+    }
+
+    /// Events per UTC day (day number since the epoch, count), oldest first, for the
+    /// latest [`VOLUME_DAYS`] days that had events.
+    pub fn daily_volume(&self) -> &[(i64, u64)] {
+        &self.volume.days
     }
 
     /// Whether a bound (depth, paths, array items, key length) ever cut part of a payload.

@@ -14,7 +14,7 @@ pub mod redact;
 mod render;
 mod schema;
 mod secrets;
-mod time;
+pub mod time;
 mod walk;
 
 pub use entry::{Entry, FlagStatus, Limits, NoSuchFlag};

@@ -8,7 +8,8 @@
 //!
 //! * [`error`]: store errors and their classification (refused data vs. transient).
 //! * [`rows`]: rows and list filters.
-//! * `projects`, `events`, `outbox`, `dead_letters`, `catalog`: queries per concern.
+//! * `projects`, `sessions`, `events`, `outbox`, `dead_letters`, `catalog`: queries per
+//!   concern.
 //! * [`write`]: storing a consumed batch in one transaction.
 
 pub mod catalog;
@@ -19,6 +20,7 @@ mod outbox;
 mod postgres;
 mod projects;
 pub mod rows;
+mod sessions;
 mod sqlite;
 pub mod write;
 

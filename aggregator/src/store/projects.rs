@@ -1,10 +1,10 @@
 //! Projects and their API keys (only key hashes are stored).
 
-use super::{ApiKeyRow, ProjectRow, Store, StoreError, on_pool};
+use super::{ApiKeyRow, PolicyChangeRow, ProjectRow, Store, StoreError, on_pool};
 
 const INSERT_PROJECT: &str = "INSERT INTO projects (id, name, event_payload_limit_bytes, \
-     rate_limit_per_sec, rate_limit_burst, retention_secs, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     rate_limit_per_sec, rate_limit_burst, retention_secs, max_active_waits, created_at, \
+     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 const INSERT_KEY: &str = "INSERT INTO api_keys (id, project_id, key_hash, prefix, created_at, \
      revoked_at) VALUES ($1, $2, $3, $4, $5, $6)";
@@ -38,6 +38,7 @@ impl Store {
                 .bind(project.rate_limit_per_sec)
                 .bind(project.rate_limit_burst)
                 .bind(project.retention_secs)
+                .bind(project.max_active_waits)
                 .bind(project.created_at)
                 .bind(project.updated_at)
                 .execute(&mut *tx)
@@ -65,26 +66,60 @@ impl Store {
             .await?))
     }
 
-    /// Writes a project's settings; `NotFound` if it does not exist.
-    pub async fn update_project(&self, project: &ProjectRow) -> Result<(), StoreError> {
+    /// Writes a project's settings and records the change, in one transaction; `NotFound`
+    /// if the project does not exist.
+    pub async fn update_project(
+        &self,
+        project: &ProjectRow,
+        change: &PolicyChangeRow,
+    ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE projects SET name = $1, event_payload_limit_bytes = $2, \
              rate_limit_per_sec = $3, rate_limit_burst = $4, retention_secs = $5, \
-             updated_at = $6 WHERE id = $7";
-        let updated = on_pool!(self, |pool| sqlx::query(SQL)
-            .bind(&project.name)
-            .bind(project.event_payload_limit_bytes)
-            .bind(project.rate_limit_per_sec)
-            .bind(project.rate_limit_burst)
-            .bind(project.retention_secs)
-            .bind(project.updated_at)
-            .bind(&project.id)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
+             max_active_waits = $6, updated_at = $7 WHERE id = $8";
+        const RECORD: &str = "INSERT INTO policy_changes (project_id, actor, changed_at, \
+             changes) VALUES ($1, $2, $3, $4)";
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(SQL)
+                .bind(&project.name)
+                .bind(project.event_payload_limit_bytes)
+                .bind(project.rate_limit_per_sec)
+                .bind(project.rate_limit_burst)
+                .bind(project.retention_secs)
+                .bind(project.max_active_waits)
+                .bind(project.updated_at)
+                .bind(&project.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(RECORD)
+                .bind(&change.project_id)
+                .bind(&change.actor)
+                .bind(change.changed_at)
+                .bind(&change.changes)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(())
+    }
+
+    /// A project's recorded policy changes, newest first.
+    pub async fn policy_changes(
+        &self,
+        project_id: &str,
+        limit: i64,
+    ) -> Result<Vec<PolicyChangeRow>, StoreError> {
+        const SQL: &str = "SELECT project_id, actor, changed_at, changes FROM policy_changes \
+             WHERE project_id = $1 ORDER BY changed_at DESC, id DESC LIMIT $2";
+        Ok(on_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(project_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Adds a key to a project.

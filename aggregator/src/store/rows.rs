@@ -18,10 +18,63 @@ pub struct ProjectRow {
     pub rate_limit_burst: i64,
     /// Retention, seconds from receipt.
     pub retention_secs: i64,
+    /// Open waits allowed at once; no cap when `None`.
+    pub max_active_waits: Option<i64>,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+}
+
+/// An owner token as stored: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct OwnerTokenRow {
+    /// `otk_…`.
+    pub id: String,
+    /// The project it opens.
+    pub project_id: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// The first characters of the token, to tell tokens apart.
+    pub prefix: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Revocation time (ms), if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// A browser session as stored: the cookie's id only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct SessionRow {
+    /// SHA-256 of the session id, hex.
+    pub id_hash: String,
+    /// `sign_in`, `owner` or `staff`.
+    pub kind: String,
+    /// The project an owner session opens.
+    pub project_id: Option<String>,
+    /// The token behind it (`otk_…`, or `admin`); empty before sign-in.
+    pub actor: String,
+    /// The token every form of this session carries.
+    pub csrf_token: String,
+    /// Opened (ms).
+    pub created_at: i64,
+    /// Last request (ms), for the idle timeout.
+    pub last_seen_at: i64,
+    /// Absolute expiry (ms).
+    pub expires_at: i64,
+}
+
+/// One recorded change of a project's policy.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PolicyChangeRow {
+    /// The project.
+    pub project_id: String,
+    /// Who changed it: `cli`, or the token behind a backoffice session.
+    pub actor: String,
+    /// When (ms).
+    pub changed_at: i64,
+    /// `{"field": [old, new]}` as JSON.
+    pub changes: String,
 }
 
 /// An API key as stored: never the key itself.

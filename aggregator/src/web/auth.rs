@@ -1,9 +1,12 @@
-//! Who is asking: a project (its API key) or an operator (the admin token).
+//! Who is asking: a project (its API key, or its owner's dashboard session) or an operator
+//! (the admin token, or a backoffice session).
 
 use sendrealm_common::apikey;
 use sendrealm_common::error_code::ErrorCode;
 
 use super::reply::ApiError;
+use super::session::{Credentials, check_form};
+use crate::sessions::Role;
 use crate::store::Store;
 
 /// What a caller may read.
@@ -27,9 +30,37 @@ impl Scope {
 
 impl super::State {
     /// Who is asking: the `Authorization` header resolved against this service's keys and
-    /// admin token.
-    pub async fn scope(&self, authorization: Option<&str>) -> Result<Scope, ApiError> {
-        authorize(&self.store, self.admin_token_sha256.as_ref(), authorization).await
+    /// admin token; without one, the session cookie (a state change made with a session
+    /// must carry its CSRF token in `X-CSRF-Token`).
+    pub async fn scope(&self, credentials: &Credentials) -> Result<Scope, ApiError> {
+        if credentials.authorization.is_none() && credentials.cookie.is_some() {
+            let session = self.session(credentials).await?;
+            return match session.as_ref().map(|s| &s.role) {
+                Some(Role::Owner(project)) => Ok(Scope::Project(project.clone())),
+                Some(Role::Staff) => Ok(Scope::Admin),
+                Some(Role::SignIn) | None => Err(ApiError::new(
+                    ErrorCode::InvalidApiKey,
+                    "the session has ended; sign in again",
+                )),
+            };
+        }
+        authorize(
+            &self.store,
+            self.admin_token_sha256.as_ref(),
+            credentials.authorization.as_deref(),
+        )
+        .await
+    }
+
+    /// [`Self::scope`] for a request that changes something: a session must also prove
+    /// its CSRF token.
+    pub async fn scope_to_change(&self, credentials: &Credentials) -> Result<Scope, ApiError> {
+        if credentials.authorization.is_none()
+            && let Some(session) = self.session(credentials).await?
+        {
+            check_form(credentials, &session, credentials.csrf_header.as_deref())?;
+        }
+        self.scope(credentials).await
     }
 }
 

@@ -14,6 +14,7 @@ use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 
 use super::State;
+use super::session::Credentials;
 use super::auth::Scope;
 use super::reply::{ApiError, json, respond};
 
@@ -101,8 +102,8 @@ async fn view(state: &State) -> Result<View, ApiError> {
     Ok(View { latency, projects })
 }
 
-async fn admin(state: &State, authorization: Option<&str>) -> Result<(), ApiError> {
-    match state.scope(authorization).await? {
+async fn admin(state: &State, credentials: &Credentials) -> Result<(), ApiError> {
+    match state.scope(credentials).await? {
         Scope::Admin => Ok(()),
         Scope::Project(_) => Err(ApiError::new(
             ErrorCode::InvalidApiKey,
@@ -112,9 +113,9 @@ async fn admin(state: &State, authorization: Option<&str>) -> Result<(), ApiErro
 }
 
 /// `GET /v1/backoffice/latency`.
-pub async fn latency_json(state: Arc<State>, authorization: Option<String>) -> Response {
+pub async fn latency_json(state: Arc<State>, credentials: Credentials) -> Response {
     respond(async {
-        admin(&state, authorization.as_deref()).await?;
+        admin(&state, &credentials).await?;
         let view = view(&state).await?;
         Ok(json(200, serde_json::to_vec(&view).unwrap_or_default()))
     })
@@ -122,8 +123,8 @@ pub async fn latency_json(state: Arc<State>, authorization: Option<String>) -> R
 }
 
 /// `GET /backoffice/latency`: the page.
-pub async fn latency_page(state: Arc<State>, authorization: Option<String>) -> Response {
-    if let Err(error) = admin(&state, authorization.as_deref()).await {
+pub async fn latency_page(state: Arc<State>, credentials: Credentials) -> Response {
+    if let Err(error) = admin(&state, &credentials).await {
         let mut response = error.into_response();
         // Let a browser ask for the token (as the password).
         response.headers_mut().insert(

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use warp::reply::Response;
 
 use super::State;
+use super::session::Credentials;
 use super::auth::Scope;
 use super::reply::{ApiError, data, json, respond};
 use crate::catalog::FlagStatus;
@@ -201,9 +202,9 @@ fn filter_of(query: ListQuery, project_id: Option<String>) -> Result<CatalogFilt
 }
 
 /// `GET /v1/catalog`.
-pub async fn list(state: Arc<State>, authorization: Option<String>, query: ListQuery) -> Response {
+pub async fn list(state: Arc<State>, credentials: Credentials, query: ListQuery) -> Response {
     respond(async {
-        let scope = state.scope(authorization.as_deref()).await?;
+        let scope = state.scope(&credentials).await?;
         if query.drift_since.is_some() {
             return Err(ApiError::param(
                 ErrorCode::InvalidRequest,
@@ -220,11 +221,11 @@ pub async fn list(state: Arc<State>, authorization: Option<String>, query: ListQ
 /// `GET /v1/backoffice/catalog`: every project's entries (admin token).
 pub async fn backoffice(
     state: Arc<State>,
-    authorization: Option<String>,
+    credentials: Credentials,
     query: ListQuery,
 ) -> Response {
     respond(async {
-        let scope = state.scope(authorization.as_deref()).await?;
+        let scope = state.scope(&credentials).await?;
         if scope != Scope::Admin {
             // Not even the route's existence is confirmed to a project key.
             return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
@@ -239,11 +240,11 @@ pub async fn backoffice(
 pub async fn one(
     event: String,
     state: Arc<State>,
-    authorization: Option<String>,
+    credentials: Credentials,
     query: EntryQuery,
 ) -> Response {
     respond(async {
-        let scope = state.scope(authorization.as_deref()).await?;
+        let scope = state.scope(&credentials).await?;
         let key = Key {
             project_id: project_of(&scope, query.project_id)?,
             event,
@@ -262,12 +263,12 @@ pub async fn decide(
     event: String,
     action: String,
     state: Arc<State>,
-    authorization: Option<String>,
+    credentials: Credentials,
     query: EntryQuery,
     body: Bytes,
 ) -> Response {
     respond(async {
-        let scope = state.scope(authorization.as_deref()).await?;
+        let scope = state.scope_to_change(&credentials).await?;
         let status = match action.as_str() {
             "confirm" => FlagStatus::Confirmed,
             "dismiss" => FlagStatus::Dismissed,

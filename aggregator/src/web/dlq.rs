@@ -7,6 +7,7 @@ use serde::Serialize;
 use warp::reply::Response;
 
 use super::State;
+use super::session::Credentials;
 use super::reply::{json, respond};
 
 #[derive(Serialize)]
@@ -18,9 +19,9 @@ struct DlqCountObject {
 }
 
 /// `GET /v1/dlq/counts`: dead letters per project (admins: all; owners: their own).
-pub async fn dlq_counts(state: Arc<State>, authorization: Option<String>) -> Response {
+pub async fn dlq_counts(state: Arc<State>, credentials: Credentials) -> Response {
     respond(async {
-        let scope = state.scope(authorization.as_deref()).await?;
+        let scope = state.scope(&credentials).await?;
         let data: Vec<DlqCountObject> = state
             .store
             .dlq_counts()

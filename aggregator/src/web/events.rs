@@ -11,6 +11,7 @@ use uuid::Uuid;
 use warp::reply::Response;
 
 use super::State;
+use super::session::Credentials;
 use super::auth::Scope;
 use super::reply::{ApiError, data, json, respond};
 use crate::store::{EventFilter, EventRow};
@@ -122,18 +123,18 @@ fn page(items: &[Vec<u8>], has_more: bool) -> Response {
 /// `GET /v1/events`.
 pub async fn list_events(
     state: Arc<State>,
-    authorization: Option<String>,
+    credentials: Credentials,
     query: EventQuery,
 ) -> Response {
-    respond(list(&state, authorization.as_deref(), query)).await
+    respond(list(&state, &credentials, query)).await
 }
 
 async fn list(
     state: &State,
-    authorization: Option<&str>,
+    credentials: &Credentials,
     query: EventQuery,
 ) -> Result<Response, ApiError> {
-    let scope = state.scope(authorization).await?;
+    let scope = state.scope(credentials).await?;
     let project_id = match (&scope, query.project_id) {
         (Scope::Project(own), Some(asked)) if *own != asked => {
             return Err(ApiError::param(
@@ -235,9 +236,9 @@ async fn resolve(
 }
 
 /// `GET /v1/events/{id}`.
-pub async fn get_event(id: String, state: Arc<State>, authorization: Option<String>) -> Response {
+pub async fn get_event(id: String, state: Arc<State>, credentials: Credentials) -> Response {
     respond(async {
-        let scope = state.scope(authorization.as_deref()).await?;
+        let scope = state.scope(&credentials).await?;
         let not_found = || ApiError::new(ErrorCode::NotFound, format!("no event {id}"));
         let canonical =
             parse_uuid(sendrealm_common::id::parse_event_id(&id)).ok_or_else(not_found)?;
@@ -269,9 +270,9 @@ struct IdentifierObject {
 }
 
 /// `GET /v1/contacts/{id}`.
-pub async fn get_contact(id: String, state: Arc<State>, authorization: Option<String>) -> Response {
+pub async fn get_contact(id: String, state: Arc<State>, credentials: Credentials) -> Response {
     respond(async {
-        let scope = state.scope(authorization.as_deref()).await?;
+        let scope = state.scope(&credentials).await?;
         let not_found = || ApiError::new(ErrorCode::NotFound, format!("no contact {id}"));
         let canonical =
             parse_uuid(sendrealm_common::id::parse_contact_id(&id)).ok_or_else(not_found)?;

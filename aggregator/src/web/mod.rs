@@ -3,10 +3,14 @@
 pub mod auth;
 pub mod backoffice;
 pub mod catalog;
+pub mod dashboard;
 pub mod dlq;
 pub mod events;
 pub mod health;
+pub mod pages;
 pub mod reply;
+pub mod session;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -32,9 +36,14 @@ pub struct State {
     pub client: async_nats::Client,
     /// Cancelled when shutdown begins (readiness).
     pub stopping: tokio_util::sync::CancellationToken,
+    /// Whether session cookies are `Secure` (browsers reach us over HTTPS).
+    pub secure_cookies: bool,
     /// The dead-letter counts `/metrics` shows, refreshed in the background.
     pub dlq_counts: std::sync::Mutex<Vec<crate::store::DlqCount>>,
 }
+
+/// Largest form body the pages accept.
+const FORM_LIMIT_BYTES: u64 = 16 * 1024;
 
 /// Every path the aggregator serves and its methods: a request with another method gets
 /// `405` with this `Allow`.
@@ -49,6 +58,13 @@ pub const ROUTES: &[Route] = &[
     ("/v1/backoffice/catalog", "GET"),
     ("/v1/backoffice/latency", "GET"),
     ("/backoffice/latency", "GET"),
+    ("/dashboard", "GET"),
+    ("/dashboard/login", "GET, POST"),
+    ("/dashboard/logout", "POST"),
+    ("/dashboard/*/catalog", "GET"),
+    ("/dashboard/*/catalog/*", "GET"),
+    ("/dashboard/*/catalog/*/pii", "POST"),
+    ("/static/sendrealm.css", "GET"),
     ("/healthz", "GET"),
     ("/readyz", "GET"),
     ("/metrics", "GET"),
@@ -82,56 +98,57 @@ fn method_not_allowed()
 pub fn routes(
     state: Arc<State>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    let credentials = session::credentials(state.secure_cookies);
     let with_state = warp::any().map(move || Arc::clone(&state));
-    let authorization = warp::header::optional::<String>("authorization");
+    let bearer = warp::header::optional::<String>("authorization");
 
     let list = warp::path!("v1" / "events")
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .and(warp::query::<events::EventQuery>())
         .then(events::list_events);
     let one = warp::path!("v1" / "events" / String)
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .then(events::get_event);
     let contact = warp::path!("v1" / "contacts" / String)
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .then(events::get_contact);
     let dlq = warp::path!("v1" / "dlq" / "counts")
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .then(dlq::dlq_counts);
     let backoffice_json = warp::path!("v1" / "backoffice" / "latency")
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .then(backoffice::latency_json);
     let backoffice_page = warp::path!("backoffice" / "latency")
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .then(backoffice::latency_page);
     let catalog_list = warp::path!("v1" / "catalog")
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .and(warp::query::<catalog::ListQuery>())
         .then(catalog::list);
     let catalog_one = warp::path!("v1" / "catalog" / String)
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .and(warp::query::<catalog::EntryQuery>())
         .then(catalog::one);
     let catalog_decide = warp::path!("v1" / "catalog" / String / "pii" / String)
         .and(warp::post())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .and(warp::query::<catalog::EntryQuery>())
         .and(warp::body::content_length_limit(16 * 1024))
         .and(warp::body::bytes())
@@ -139,9 +156,55 @@ pub fn routes(
     let catalog_backoffice = warp::path!("v1" / "backoffice" / "catalog")
         .and(warp::get())
         .and(with_state.clone())
-        .and(authorization)
+        .and(credentials.clone())
         .and(warp::query::<catalog::ListQuery>())
         .then(catalog::backoffice);
+    let form = || {
+        warp::body::content_length_limit(FORM_LIMIT_BYTES).and(warp::body::form::<dashboard::Form>())
+    };
+    let dash_home = warp::path!("dashboard")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .then(dashboard::home);
+    let dash_login_page = warp::path!("dashboard" / "login")
+        .and(warp::get())
+        .and(with_state.clone())
+        .then(dashboard::login_page);
+    let dash_login = warp::path!("dashboard" / "login")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(form())
+        .then(dashboard::login);
+    let dash_logout = warp::path!("dashboard" / "logout")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(form())
+        .then(dashboard::logout);
+    let dash_catalog = warp::path!("dashboard" / String / "catalog")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(warp::query::<dashboard::ListQuery>())
+        .then(dashboard::catalog);
+    let dash_event = warp::path!("dashboard" / String / "catalog" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(warp::query::<dashboard::EventQuery>())
+        .then(dashboard::event);
+    let dash_decide = warp::path!("dashboard" / String / "catalog" / String / "pii")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(warp::query::<dashboard::EventQuery>())
+        .and(form())
+        .then(dashboard::decide);
+    let stylesheet = warp::path!("static" / "sendrealm.css")
+        .and(warp::get())
+        .map(pages::stylesheet);
     let healthz = warp::path!("healthz").and(warp::get()).map(health::healthz);
     let readyz = warp::path!("readyz")
         .and(warp::get())
@@ -150,7 +213,7 @@ pub fn routes(
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
-        .and(authorization)
+        .and(bearer)
         .then(health::metrics);
 
     // Boxed in groups: one chain of every route nests its future types too deeply for the
@@ -181,8 +244,26 @@ pub fn routes(
         .or(metrics)
         .unify()
         .boxed();
+    let dashboard = dash_home
+        .or(dash_login_page)
+        .unify()
+        .or(dash_login)
+        .unify()
+        .or(dash_logout)
+        .unify()
+        .or(dash_catalog)
+        .unify()
+        .or(dash_event)
+        .unify()
+        .or(dash_decide)
+        .unify()
+        .or(stylesheet)
+        .unify()
+        .boxed();
     reads
         .or(catalog)
+        .unify()
+        .or(dashboard)
         .unify()
         .or(ops)
         .unify()

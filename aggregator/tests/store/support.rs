@@ -85,6 +85,7 @@ pub fn project(id: &str, now: i64) -> ProjectRow {
         rate_limit_per_sec: 100,
         rate_limit_burst: 200,
         retention_secs: 86_400,
+        max_active_waits: None,
         created_at: now,
         updated_at: now,
     }

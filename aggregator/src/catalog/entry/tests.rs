@@ -196,3 +196,25 @@ fn email_keyed_maps_are_flagged_on_the_masked_path() {
     assert!(!text.contains("olivia"));
     assert!(text.contains("payload.opens.{*}"));
 }
+
+#[test]
+fn volume_counts_per_day_and_keeps_the_latest_days() {
+    let day = 86_400_000;
+    let mut volume = Volume::default();
+    volume.count(5 * day + 10);
+    volume.count(5 * day + 20);
+    volume.count(3 * day);
+    let mut entry = Entry {
+        volume: volume.clone(),
+        ..Entry::default()
+    };
+    assert_eq!(entry.daily_volume(), &[(3, 1), (5, 2)]);
+    for d in 10..(10 + VOLUME_DAYS as i64) {
+        entry.volume.count(d * day);
+    }
+    assert_eq!(entry.daily_volume().len(), VOLUME_DAYS);
+    assert_eq!(entry.daily_volume()[0], (10, 1));
+    // A day older than every kept one is not counted (it would be dropped at once).
+    entry.volume.count(day);
+    assert_eq!(entry.daily_volume()[0], (10, 1));
+}
