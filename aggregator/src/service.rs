@@ -118,6 +118,8 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         client: client.clone(),
         stopping: stopping.clone(),
+        nats: config.nats.clone(),
+        replays: Default::default(),
         secure_cookies: config.dashboard.secure_cookies,
         dlq_counts: Default::default(),
     });

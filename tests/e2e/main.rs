@@ -3,6 +3,7 @@
 
 mod admin;
 mod api_shapes;
+mod backoffice;
 mod batch;
 mod bench;
 mod catalog;

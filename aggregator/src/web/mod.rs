@@ -10,6 +10,8 @@ pub mod health;
 pub mod pages;
 pub mod reply;
 pub mod session;
+pub mod staff;
+pub mod staff_views;
 pub mod views;
 
 use std::sync::Arc;
@@ -36,6 +38,10 @@ pub struct State {
     pub client: async_nats::Client,
     /// Cancelled when shutdown begins (readiness).
     pub stopping: tokio_util::sync::CancellationToken,
+    /// The NATS settings (the policy bucket the backoffice publishes to).
+    pub nats: sendrealm_common::config::NatsConfig,
+    /// The backoffice's bulk replays.
+    pub replays: staff_views::Replays,
     /// Whether session cookies are `Secure` (browsers reach us over HTTPS).
     pub secure_cookies: bool,
     /// The dead-letter counts `/metrics` shows, refreshed in the background.
@@ -57,7 +63,18 @@ pub const ROUTES: &[Route] = &[
     ("/v1/catalog/*/pii/*", "POST"),
     ("/v1/backoffice/catalog", "GET"),
     ("/v1/backoffice/latency", "GET"),
+    ("/backoffice", "GET"),
+    ("/backoffice/login", "GET, POST"),
+    ("/backoffice/logout", "POST"),
+    ("/backoffice/catalog", "GET"),
     ("/backoffice/latency", "GET"),
+    ("/backoffice/dead-letters", "GET"),
+    ("/backoffice/dead-letters/replay", "POST"),
+    ("/backoffice/dead-letters/*", "GET"),
+    ("/backoffice/dead-letters/*/replay", "POST"),
+    ("/backoffice/replays/*", "GET"),
+    ("/backoffice/projects", "GET"),
+    ("/backoffice/projects/*", "GET, POST"),
     ("/dashboard", "GET"),
     ("/dashboard/login", "GET, POST"),
     ("/dashboard/logout", "POST"),
@@ -128,11 +145,6 @@ pub fn routes(
         .and(with_state.clone())
         .and(credentials.clone())
         .then(backoffice::latency_json);
-    let backoffice_page = warp::path!("backoffice" / "latency")
-        .and(warp::get())
-        .and(with_state.clone())
-        .and(credentials.clone())
-        .then(backoffice::latency_page);
     let catalog_list = warp::path!("v1" / "catalog")
         .and(warp::get())
         .and(with_state.clone())
@@ -202,6 +214,83 @@ pub fn routes(
         .and(warp::query::<dashboard::EventQuery>())
         .and(form())
         .then(dashboard::decide);
+    let bo_home = warp::path!("backoffice")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .then(staff::home);
+    let bo_login_page = warp::path!("backoffice" / "login")
+        .and(warp::get())
+        .and(with_state.clone())
+        .then(staff::login_page);
+    let bo_login = warp::path!("backoffice" / "login")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(form())
+        .then(staff::login);
+    let bo_logout = warp::path!("backoffice" / "logout")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(form())
+        .then(staff::logout);
+    let bo_catalog = warp::path!("backoffice" / "catalog")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(warp::query::<dashboard::ListQuery>())
+        .then(staff::catalog);
+    let bo_latency = warp::path!("backoffice" / "latency")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .then(staff::latency);
+    let bo_dead_letters = warp::path!("backoffice" / "dead-letters")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(warp::query::<staff::DeadLetterQuery>())
+        .then(staff::dead_letters);
+    let bo_replay_all = warp::path!("backoffice" / "dead-letters" / "replay")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(form())
+        .then(staff::replay_all);
+    let bo_dead_letter = warp::path!("backoffice" / "dead-letters" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .then(staff::dead_letter);
+    let bo_replay_one = warp::path!("backoffice" / "dead-letters" / String / "replay")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(form())
+        .then(staff::replay_one);
+    let bo_replay_progress = warp::path!("backoffice" / "replays" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .then(staff::replay_progress);
+    let bo_projects = warp::path!("backoffice" / "projects")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .then(staff::projects_page);
+    let bo_project = warp::path!("backoffice" / "projects" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(warp::query::<staff::ProjectQuery>())
+        .then(staff::project);
+    let bo_save_project = warp::path!("backoffice" / "projects" / String)
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(credentials.clone())
+        .and(form())
+        .then(staff::save_project);
     let stylesheet = warp::path!("static" / "sendrealm.css")
         .and(warp::get())
         .map(pages::stylesheet);
@@ -235,8 +324,6 @@ pub fn routes(
         .unify()
         .boxed();
     let ops = backoffice_json
-        .or(backoffice_page)
-        .unify()
         .or(healthz)
         .unify()
         .or(readyz)
@@ -260,10 +347,42 @@ pub fn routes(
         .or(stylesheet)
         .unify()
         .boxed();
+    let staff_pages = bo_home
+        .or(bo_login_page)
+        .unify()
+        .or(bo_login)
+        .unify()
+        .or(bo_logout)
+        .unify()
+        .or(bo_catalog)
+        .unify()
+        .or(bo_latency)
+        .unify()
+        .boxed();
+    let staff_ops = bo_dead_letters
+        .or(bo_replay_all)
+        .unify()
+        .or(bo_dead_letter)
+        .unify()
+        .or(bo_replay_one)
+        .unify()
+        .or(bo_replay_progress)
+        .unify()
+        .or(bo_projects)
+        .unify()
+        .or(bo_project)
+        .unify()
+        .or(bo_save_project)
+        .unify()
+        .boxed();
     reads
         .or(catalog)
         .unify()
         .or(dashboard)
+        .unify()
+        .or(staff_pages)
+        .unify()
+        .or(staff_ops)
         .unify()
         .or(ops)
         .unify()
