@@ -126,7 +126,10 @@ fn check_settings(row: &ProjectRow) -> Result<(), ProjectError> {
     if row.rate_limit_per_sec < 1 || row.rate_limit_burst < 1 {
         return invalid("rate limit", "rate and burst must be at least 1".into());
     }
-    if row.max_active_waits.is_some_and(|cap| !(1..=MAX_ACTIVE_WAITS).contains(&cap)) {
+    if row
+        .max_active_waits
+        .is_some_and(|cap| !(1..=MAX_ACTIVE_WAITS).contains(&cap))
+    {
         return invalid(
             "open-waits cap",
             format!("must be between 1 and {MAX_ACTIVE_WAITS} (or none)"),

@@ -21,7 +21,7 @@ use crate::store::{Store, StoreError};
 /// Pause between two delete batches.
 const BETWEEN_BATCHES: Duration = Duration::from_millis(20);
 
-/// Deletes every expired event once; returns how many.
+/// Deletes every expired event (and ended session) once; returns how many events.
 pub async fn purge_once(store: &Store, batch: i64, now: i64) -> Result<u64, StoreError> {
     let mut total = 0;
     for project in store.projects().await? {
@@ -47,6 +47,10 @@ pub async fn purge_once(store: &Store, batch: i64, now: i64) -> Result<u64, Stor
             }
         }
     }
+    // Ended browser sessions (and abandoned sign-in forms) go with the same pass.
+    store
+        .purge_sessions(now, now.saturating_sub(crate::sessions::IDLE_MS))
+        .await?;
     Ok(total)
 }
 

@@ -137,12 +137,7 @@ fn random_hex(bytes: usize) -> Result<String, String> {
 }
 
 /// Opens a session for `role` at `now`.
-pub async fn open(
-    store: &Store,
-    role: Role,
-    actor: &str,
-    now: i64,
-) -> Result<Opened, SignInError> {
+pub async fn open(store: &Store, role: Role, actor: &str, now: i64) -> Result<Opened, SignInError> {
     let cookie = random_hex(32).map_err(SignInError::Random)?;
     let csrf_token = random_hex(32).map_err(SignInError::Random)?;
     let lifetime = if role == Role::SignIn {
@@ -219,9 +214,7 @@ pub async fn sign_in(
         .ok_or(SignInError::StaleForm)?;
     let token = token.trim();
     let (role, actor) = match staff {
-        Some(admin) if apikey::matches_hash(token, admin) => {
-            (Role::Staff, ADMIN_ACTOR.to_owned())
-        }
+        Some(admin) if apikey::matches_hash(token, admin) => (Role::Staff, ADMIN_ACTOR.to_owned()),
         Some(_) => return Err(SignInError::BadToken),
         None => {
             let found = if token.starts_with(OWNER_TOKEN_PREFIX) {
@@ -337,10 +330,7 @@ mod tests {
 
     #[test]
     fn roles_come_only_from_consistent_rows() {
-        assert_eq!(
-            Role::of(&row(0, 1)),
-            Some(Role::Owner("proj_a".to_owned()))
-        );
+        assert_eq!(Role::of(&row(0, 1)), Some(Role::Owner("proj_a".to_owned())));
         let mut r = row(0, 1);
         r.project_id = None;
         assert_eq!(Role::of(&r), None);

@@ -50,7 +50,10 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
     }
     let reply = stack
         .agent
-        .send_event(&b.key, &json!({"event": "plan.changed", "external_id": "v"}))
+        .send_event(
+            &b.key,
+            &json!({"event": "plan.changed", "external_id": "v"}),
+        )
         .await;
     assert_eq!(reply.status, 202, "{}", reply.text);
     // One poison message, published around the agent: it ends as a dead letter.
@@ -72,9 +75,7 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
             .iter()
             .find(|p| p["project_id"] == a.id.as_str())?
             .clone();
-        let (_, list) = aggregator
-            .get("/v1/backoffice/catalog", ADMIN_TOKEN)
-            .await;
+        let (_, list) = aggregator.get("/v1/backoffice/catalog", ADMIN_TOKEN).await;
         (project["stored"].as_u64()? >= 3
             && project["dead_letters_pending"] == 1
             // Each project's event and its `sendrealm.contact.created`.
@@ -89,7 +90,10 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
     assert!(browser.url().await.ends_with("/backoffice/login"));
     browser.fill("#token", &a.key).await;
     browser.click("#sign-in button").await;
-    assert!(browser.text(".error").await.is_some(), "a project key is refused");
+    assert!(
+        browser.text(".error").await.is_some(),
+        "a project key is refused"
+    );
     browser.fill("#token", ADMIN_TOKEN).await;
     browser.click("#sign-in button").await;
     assert!(browser.url().await.ends_with("/backoffice/catalog"));
@@ -111,10 +115,19 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
     let mut events = rows(&browser, "entries", "data-event").await;
     events.sort();
     let created = "sendrealm.contact.created";
-    assert_eq!(events, ["order.completed", "plan.changed", created, created]);
+    assert_eq!(
+        events,
+        ["order.completed", "plan.changed", created, created]
+    );
     for (query, expected) in [
-        (format!("project_id={}", b.id), vec!["plan.changed", created]),
-        (format!("project_id={}&source=api", b.id), vec!["plan.changed"]),
+        (
+            format!("project_id={}", b.id),
+            vec!["plan.changed", created],
+        ),
+        (
+            format!("project_id={}&source=api", b.id),
+            vec!["plan.changed"],
+        ),
         ("event=order".to_owned(), vec!["order.completed"]),
         ("pii=true".to_owned(), vec!["order.completed"]),
         ("pii=false&source=api".to_owned(), vec!["plan.changed"]),
@@ -153,7 +166,10 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
             a.id
         ))
         .await;
-    assert!(cells[0].as_str().and_then(|s| s.parse::<u64>().ok()) >= Some(3), "{cells}");
+    assert!(
+        cells[0].as_str().and_then(|s| s.parse::<u64>().ok()) >= Some(3),
+        "{cells}"
+    );
     assert_eq!(cells[3], "1", "terminated: {cells}");
     assert_eq!(cells[5], "1", "dead letters: {cells}");
     browser
@@ -162,7 +178,10 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
 
     // The dead letter: listed, inspected (redacted), replayed from its page.
     browser
-        .goto(&format!("{url}/backoffice/dead-letters?project_id={}", a.id))
+        .goto(&format!(
+            "{url}/backoffice/dead-letters?project_id={}",
+            a.id
+        ))
         .await;
     let ids = rows(&browser, "dead-letters", "data-id").await;
     assert_eq!(ids.len(), 1, "{ids:?}");
@@ -196,7 +215,10 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
     assert!(notice.starts_with("Saved"), "{notice}");
     let history = browser.text("#history tbody").await.unwrap_or_default();
     assert!(history.contains("backoffice:admin"), "{history}");
-    assert!(history.contains("retention_secs: 7776000 → 604800"), "{history}");
+    assert!(
+        history.contains("retention_secs: 7776000 → 604800"),
+        "{history}"
+    );
     browser
         .screenshot(&pages::screenshot_path("backoffice-project.png"))
         .await;
@@ -211,18 +233,17 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
     })
     .await;
     let big = json!({"event": "a.b", "external_id": "u", "payload": {"text": "x".repeat(200)}});
-    wait::until(SETTLED, "the agent to apply the lower payload limit", || async {
-        (stack.agent.send_event(&a.key, &big).await.status == 413).then_some(())
-    })
+    wait::until(
+        SETTLED,
+        "the agent to apply the lower payload limit",
+        || async { (stack.agent.send_event(&a.key, &big).await.status == 413).then_some(()) },
+    )
     .await;
     // A bad value is refused with the reason, and changes nothing.
     browser.fill("#rate", "0").await;
     browser.click("#policy button").await;
     let error = browser.text(".error").await.unwrap_or_default();
     assert!(error.contains("rate limit"), "{error}");
-    let project = stack
-        .cli
-        .json(&["project", "show", &a.id, "--json"])
-        .await;
+    let project = stack.cli.json(&["project", "show", &a.id, "--json"]).await;
     assert_eq!(project["rate_limit_per_sec"], 100);
 }

@@ -44,11 +44,7 @@ async fn an_owner_reviews_the_catalog_and_decides_on_pii_in_a_browser() {
     let pipeline = Pipeline::start(Database::Sqlite, &[], &[], &[]).await;
     let url = pipeline.aggregator.url.clone();
     let a = pipeline.stack.project.clone();
-    let b = pipeline
-        .stack
-        .cli
-        .create_project("Other shop", &[])
-        .await;
+    let b = pipeline.stack.cli.create_project("Other shop", &[]).await;
 
     let orders: Vec<Value> = (0..3)
         .map(|n| {
@@ -95,7 +91,10 @@ async fn an_owner_reviews_the_catalog_and_decides_on_pii_in_a_browser() {
         .expect("the event's row");
     assert!(row.contains("to review"), "{row}");
     assert!(
-        browser.text("#entries tr[data-event='b.secret']").await.is_none(),
+        browser
+            .text("#entries tr[data-event='b.secret']")
+            .await
+            .is_none(),
         "another project's event is not listed"
     );
     browser
@@ -114,18 +113,28 @@ async fn an_owner_reviews_the_catalog_and_decides_on_pii_in_a_browser() {
     browser.click("#entries a").await;
     let html = browser.html().await;
     for value in ["4111", "ord_177", "olivia", "4900"] {
-        assert!(!html.contains(value), "the page shows a payload value: {value}");
+        assert!(
+            !html.contains(value),
+            "the page shows a payload value: {value}"
+        );
     }
-    assert!(html.contains("&lt;string:19&gt;") || html.contains("&lt;card&gt;"), "masked card");
+    assert!(
+        html.contains("&lt;string:19&gt;") || html.contains("&lt;card&gt;"),
+        "masked card"
+    );
     // A payload key that looks like markup is text, not markup.
-    let scripts = browser.eval("document.querySelectorAll('script').length").await;
+    let scripts = browser
+        .eval("document.querySelectorAll('script').length")
+        .await;
     assert_eq!(scripts, json!(0));
     let examples = browser.text("#examples").await.unwrap_or_default();
     assert!(examples.contains("<script>alert(1)</script>"), "{examples}");
     let flag = "#pii tr[data-path='payload.card']";
     assert_eq!(
         browser
-            .eval(&format!("document.querySelector(\"{flag}\").dataset.status"))
+            .eval(&format!(
+                "document.querySelector(\"{flag}\").dataset.status"
+            ))
             .await,
         json!("detected")
     );
@@ -137,11 +146,19 @@ async fn an_owner_reviews_the_catalog_and_decides_on_pii_in_a_browser() {
     // Confirming the flag sticks: after a reload, and in the API.
     browser.click(&format!("{flag} button[name=confirm]")).await;
     // Reload without the fragment the redirect carries (same document otherwise).
-    let event_page = browser.url().await.split('#').next().unwrap_or_default().to_owned();
+    let event_page = browser
+        .url()
+        .await
+        .split('#')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     browser.goto(&event_page).await;
     assert_eq!(
         browser
-            .eval(&format!("document.querySelector(\"{flag}\").dataset.status"))
+            .eval(&format!(
+                "document.querySelector(\"{flag}\").dataset.status"
+            ))
             .await,
         json!("confirmed")
     );
@@ -175,7 +192,10 @@ async fn an_owner_reviews_the_catalog_and_decides_on_pii_in_a_browser() {
     // …and over HTTP, pages and API alike, with A's session cookie.
     let cookie_a = format!(
         "sendrealm_session={}",
-        browser.cookie("sendrealm_session").await.expect("A's cookie")
+        browser
+            .cookie("sendrealm_session")
+            .await
+            .expect("A's cookie")
     );
     for path in [
         format!("/dashboard/{}/catalog", b.id),
@@ -188,7 +208,33 @@ async fn an_owner_reviews_the_catalog_and_decides_on_pii_in_a_browser() {
         assert!(!body.contains("plan"), "{path} shows B's data");
     }
     let (status, body) = pages::get(&url, "/v1/catalog", &cookie_a).await;
-    assert_eq!(status, 200, "the session reads its own project's API: {body}");
+    assert_eq!(
+        status, 200,
+        "the session reads its own project's API: {body}"
+    );
+    // A change through the API with the cookie needs the session's token in a header.
+    let (_, page) = pages::get(&url, &format!("/dashboard/{}/catalog", a.id), &cookie_a).await;
+    let csrf_a = pages::csrf_of(&page);
+    let http = pages::client();
+    let decide_api = format!("{url}/v1/catalog/order.completed/pii/confirm");
+    let body = json!({"path": "payload.card"}).to_string();
+    let without = http
+        .post(&decide_api)
+        .header("cookie", &cookie_a)
+        .body(body.clone())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(without.status().as_u16(), 403);
+    let with = http
+        .post(&decide_api)
+        .header("cookie", &cookie_a)
+        .header("x-csrf-token", &csrf_a)
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(with.status().as_u16(), 200);
     // Cookie swapping: B's session opens B's pages and nothing of A's.
     let cookie_b = pages::sign_in(&url, "/dashboard", &token_b).await;
     let (status, _) = pages::get(&url, &format!("/dashboard/{}/catalog", b.id), &cookie_b).await;
@@ -208,7 +254,11 @@ async fn an_owner_reviews_the_catalog_and_decides_on_pii_in_a_browser() {
     let csrf_b = pages::csrf_of(&b_page);
     for form in [
         vec![("path", "payload.card"), ("action", "dismiss")],
-        vec![("path", "payload.card"), ("action", "dismiss"), ("csrf", csrf_b.as_str())],
+        vec![
+            ("path", "payload.card"),
+            ("action", "dismiss"),
+            ("csrf", csrf_b.as_str()),
+        ],
     ] {
         let (status, _) = pages::post_form(&url, &decide, &cookie_a, &form).await;
         assert_eq!(status, 403);

@@ -127,7 +127,10 @@ impl Browser {
             _profile: profile,
         };
         let target = browser
-            .call("Target.createTarget", serde_json::json!({"url": "about:blank"}))
+            .call(
+                "Target.createTarget",
+                serde_json::json!({"url": "about:blank"}),
+            )
             .await;
         let attached = browser
             .call(
@@ -145,7 +148,11 @@ impl Browser {
     /// Sends one DevTools command (to the tab once attached) and returns its result.
     pub async fn call(&self, method: &str, params: serde_json::Value) -> serde_json::Value {
         let reply = self.send(method, params).await;
-        assert!(reply["error"].is_null(), "{method} failed: {}", reply["error"]);
+        assert!(
+            reply["error"].is_null(),
+            "{method} failed: {}",
+            reply["error"]
+        );
         reply["result"].clone()
     }
 
@@ -165,7 +172,7 @@ impl Browser {
             .send(Message::text(message.to_string()))
             .await
             .expect("send to DevTools");
-        let reply = tokio::time::timeout(PAGE_DEADLINE, async {
+        tokio::time::timeout(PAGE_DEADLINE, async {
             while let Some(frame) = socket.next().await {
                 let frame = frame.expect("read from DevTools");
                 let Ok(text) = frame.to_text() else { continue };
@@ -179,8 +186,7 @@ impl Browser {
             panic!("DevTools closed")
         })
         .await
-        .unwrap_or_else(|_| panic!("DevTools answered {method} within {PAGE_DEADLINE:?}"));
-        reply
+        .unwrap_or_else(|_| panic!("DevTools answered {method} within {PAGE_DEADLINE:?}"))
     }
 
     /// Evaluates JavaScript in the page and returns its value.

@@ -67,7 +67,12 @@ pub async fn get(url: &str, path: &str, cookie: &str) -> (u16, String) {
 }
 
 /// POST a form to `path` with a cookie; status and body.
-pub async fn post_form(url: &str, path: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
+pub async fn post_form(
+    url: &str,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
     let response = client()
         .post(format!("{url}{path}"))
         .header("cookie", cookie)

@@ -53,7 +53,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const REVOKE: &str = "UPDATE owner_tokens SET revoked_at = $1 WHERE project_id = $2 \
              AND id = $3 AND revoked_at IS NULL";
-        const END: &str = "DELETE FROM sessions WHERE actor = $1";
+        const END: &str = "DELETE FROM sessions WHERE actor = $1 AND project_id = $2";
         Ok(on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let revoked = sqlx::query(REVOKE)
@@ -63,7 +63,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            sqlx::query(END).bind(token_id).execute(&mut *tx).await?;
+            if revoked > 0 {
+                sqlx::query(END)
+                    .bind(token_id)
+                    .bind(project_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             revoked > 0
         }))
@@ -102,7 +108,11 @@ impl Store {
     pub async fn touch_session(&self, id_hash: &str, at: i64) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2";
         on_pool!(self, |pool| {
-            sqlx::query(SQL).bind(at).bind(id_hash).execute(pool).await?;
+            sqlx::query(SQL)
+                .bind(at)
+                .bind(id_hash)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }

@@ -12,9 +12,9 @@ use serde::Serialize;
 use warp::reply::Response;
 
 use super::State;
-use super::session::Credentials;
 use super::auth::Scope;
 use super::reply::{ApiError, json, respond};
+use super::session::Credentials;
 
 /// Milliseconds per microsecond.
 const MS: f64 = 1000.0;

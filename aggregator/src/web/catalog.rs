@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use warp::reply::Response;
 
 use super::State;
-use super::session::Credentials;
 use super::auth::Scope;
 use super::reply::{ApiError, data, json, respond};
+use super::session::Credentials;
 use crate::catalog::FlagStatus;
 use crate::catalog::fold::Key;
 use crate::store::{CatalogFilter, CatalogRow};
@@ -219,11 +219,7 @@ pub async fn list(state: Arc<State>, credentials: Credentials, query: ListQuery)
 }
 
 /// `GET /v1/backoffice/catalog`: every project's entries (admin token).
-pub async fn backoffice(
-    state: Arc<State>,
-    credentials: Credentials,
-    query: ListQuery,
-) -> Response {
+pub async fn backoffice(state: Arc<State>, credentials: Credentials, query: ListQuery) -> Response {
     respond(async {
         let scope = state.scope(&credentials).await?;
         if scope != Scope::Admin {

@@ -231,15 +231,12 @@ pub async fn sign_in(
 }
 
 /// Signs out (a POST form with the session's CSRF token) and redirects to `to`.
-pub async fn sign_out(
-    state: &State,
-    credentials: &Credentials,
-    form: &Form,
-    to: &str,
-) -> Response {
+pub async fn sign_out(state: &State, credentials: &Credentials, form: &Form, to: &str) -> Response {
     match state.session(credentials).await {
         Ok(Some(session)) => {
-            if let Err(error) = check_form(credentials, &session, form.get("csrf").map(String::as_str)) {
+            if let Err(error) =
+                check_form(credentials, &session, form.get("csrf").map(String::as_str))
+            {
                 return problem(signed_out(), error);
             }
             if let Err(error) = sessions::close(&state.store, &session).await {
@@ -273,7 +270,8 @@ pub async fn logout(state: Arc<State>, credentials: Credentials, form: Form) -> 
 
 /// A catalog filter from a page query; `project` fixes the project (owner pages).
 pub fn filter_of(query: &ListQuery, project: Option<&str>) -> Result<CatalogFilter, ApiError> {
-    let bad = |param: &str, message: &str| ApiError::param(ErrorCode::InvalidRequest, param, message);
+    let bad =
+        |param: &str, message: &str| ApiError::param(ErrorCode::InvalidRequest, param, message);
     let pii = match query.pii.as_str() {
         "" => None,
         "true" => Some(true),
@@ -371,9 +369,10 @@ pub async fn catalog(
                 ("after", after),
             ])
         };
-        let (rows, next) =
-            rows_page(&state, &filter, "/dashboard", |after| format!("{path}{}", params(after)))
-                .await?;
+        let (rows, next) = rows_page(&state, &filter, "/dashboard", |after| {
+            format!("{path}{}", params(after))
+        })
+        .await?;
         Ok::<_, ApiError>(pages::Catalog {
             frame: frame.clone(),
             project_name: row.name,
@@ -426,12 +425,20 @@ pub async fn event(
             event,
             source: source_of(&query.source)?,
         };
-        let row = state.store.catalog_entry(&key).await?.ok_or_else(not_found)?;
+        let row = state
+            .store
+            .catalog_entry(&key)
+            .await?
+            .ok_or_else(not_found)?;
         let base = format!("/dashboard/{project}/catalog");
         let detail = EntryDetail::of(&row, &base);
         Ok::<_, ApiError>(pages::Event {
             frame: frame.clone(),
-            decide: format!("{}/pii{}", base_path(&detail.summary.href), views::query(&[("source", &key.source)])),
+            decide: format!(
+                "{}/pii{}",
+                base_path(&detail.summary.href),
+                views::query(&[("source", &key.source)])
+            ),
             d: detail,
             back: base,
         })

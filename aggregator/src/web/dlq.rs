@@ -7,8 +7,8 @@ use serde::Serialize;
 use warp::reply::Response;
 
 use super::State;
-use super::session::Credentials;
 use super::reply::{json, respond};
+use super::session::Credentials;
 
 #[derive(Serialize)]
 struct DlqCountObject {

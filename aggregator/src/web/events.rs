@@ -11,9 +11,9 @@ use uuid::Uuid;
 use warp::reply::Response;
 
 use super::State;
-use super::session::Credentials;
 use super::auth::Scope;
 use super::reply::{ApiError, data, json, respond};
+use super::session::Credentials;
 use crate::store::{EventFilter, EventRow};
 
 /// A canonical id from the parsers of `sendrealm_common::id`, as a UUID.

@@ -172,7 +172,8 @@ pub fn routes(
         .and(warp::query::<catalog::ListQuery>())
         .then(catalog::backoffice);
     let form = || {
-        warp::body::content_length_limit(FORM_LIMIT_BYTES).and(warp::body::form::<dashboard::Form>())
+        warp::body::content_length_limit(FORM_LIMIT_BYTES)
+            .and(warp::body::form::<dashboard::Form>())
     };
     let dash_home = warp::path!("dashboard")
         .and(warp::get())

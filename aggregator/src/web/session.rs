@@ -187,8 +187,14 @@ mod tests {
     fn finds_the_session_cookie_among_others() {
         let header = "a=1; sendrealm_session=abc; b=2";
         assert_eq!(cookie_value(header, "sendrealm_session"), Some("abc"));
-        assert_eq!(cookie_value("sendrealm_session=", "sendrealm_session"), None);
-        assert_eq!(cookie_value("x_sendrealm_session=abc", "sendrealm_session"), None);
+        assert_eq!(
+            cookie_value("sendrealm_session=", "sendrealm_session"),
+            None
+        );
+        assert_eq!(
+            cookie_value("x_sendrealm_session=abc", "sendrealm_session"),
+            None
+        );
         assert_eq!(
             cookie_value("__Host-sendrealm_session=z", cookie_name(true)),
             Some("z")

@@ -105,7 +105,7 @@ pub async fn catalog(state: Arc<State>, credentials: Credentials, query: ListQue
         let (rows, next, error) = match dashboard::filter_of(&query, None) {
             Ok(filter) => {
                 // Staff open an entry through the owner pages (a staff session may read them).
-                let (rows, next) = rows_page(&state, &filter, "/dashboard", |after| {
+                let (rows, next) = rows_page(state, &filter, "/dashboard", |after| {
                     format!("/backoffice/catalog{}", params(after))
                 })
                 .await?;
@@ -142,7 +142,7 @@ pub async fn catalog(state: Arc<State>, credentials: Credentials, query: ListQue
 pub async fn latency(state: Arc<State>, credentials: Credentials) -> Response {
     let (state, credentials) = (&*state, &credentials);
     with_staff(state, credentials, |session| async move {
-        let view = super::backoffice::view(&state).await?;
+        let view = super::backoffice::view(state).await?;
         Ok(pages::render(
             StatusCode::OK,
             &sv::BoLatency::of(frame(&session), &view),
@@ -209,11 +209,10 @@ pub async fn dead_letters(
 pub async fn dead_letter(id: String, state: Arc<State>, credentials: Credentials) -> Response {
     let (state, credentials) = (&*state, &credentials);
     with_staff(state, credentials, |session| async move {
-        let row = state
-            .store
-            .dead_letter(&id)
-            .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "There is no such dead letter."))?;
+        let row =
+            state.store.dead_letter(&id).await?.ok_or_else(|| {
+                ApiError::new(ErrorCode::NotFound, "There is no such dead letter.")
+            })?;
         // The event as stored, redacted like catalog examples: no value reaches the page.
         let event = record::payload_bytes(&row)
             .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
@@ -240,7 +239,7 @@ pub async fn replay_one(
 ) -> Response {
     let (state, credentials) = (&*state, &credentials);
     with_staff(state, credentials, |session| async move {
-        check_form(&credentials, &session, form.get("csrf").map(String::as_str))?;
+        check_form(credentials, &session, form.get("csrf").map(String::as_str))?;
         let row = state
             .store
             .dead_letter(&id)
@@ -262,7 +261,9 @@ pub async fn replay_one(
 fn replay_failure(error: replay::ReplayError) -> ApiError {
     match error {
         replay::ReplayError::Store(error) => error.into(),
-        replay::ReplayError::NoOriginal(_) => ApiError::new(ErrorCode::InvalidRequest, error.to_string()),
+        replay::ReplayError::NoOriginal(_) => {
+            ApiError::new(ErrorCode::InvalidRequest, error.to_string())
+        }
         replay::ReplayError::Publish { .. } => {
             ApiError::new(ErrorCode::ServiceUnavailable, error.to_string())
         }
@@ -275,7 +276,7 @@ pub async fn replay_all(state: Arc<State>, credentials: Credentials, form: Form)
     let shared = Arc::clone(&state);
     let (state, credentials) = (&*state, &credentials);
     with_staff(state, credentials, |session| async move {
-        check_form(&credentials, &session, form.get("csrf").map(String::as_str))?;
+        check_form(credentials, &session, form.get("csrf").map(String::as_str))?;
         let project_id = form.get("project_id").cloned().unwrap_or_default();
         if shared.store.project(&project_id).await?.is_none() {
             return Err(ApiError::new(ErrorCode::NotFound, "There is no such project."));
@@ -319,10 +320,9 @@ pub async fn replay_all(state: Arc<State>, credentials: Credentials, form: Form)
 pub async fn replay_progress(id: String, state: Arc<State>, credentials: Credentials) -> Response {
     let (state, credentials) = (&*state, &credentials);
     with_staff(state, credentials, |session| async move {
-        let job = state
-            .replays
-            .get(&id)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such replay on this aggregator."))?;
+        let job = state.replays.get(&id).ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, "No such replay on this aggregator.")
+        })?;
         Ok(pages::render(
             StatusCode::OK,
             &sv::BoReplay {
@@ -397,7 +397,7 @@ pub async fn project(
 ) -> Response {
     let (state, credentials) = (&*state, &credentials);
     with_staff(state, credentials, |session| async move {
-        project_page(&state, &session, &id, query.notice, None).await
+        project_page(state, &session, &id, query.notice, None).await
     })
     .await
 }
@@ -412,11 +412,11 @@ pub async fn save_project(
 ) -> Response {
     let (state, credentials) = (&*state, &credentials);
     with_staff(state, credentials, |session| async move {
-        check_form(&credentials, &session, form.get("csrf").map(String::as_str))?;
+        check_form(credentials, &session, form.get("csrf").map(String::as_str))?;
         let changes = match sv::changes_of(&form) {
             Ok(changes) => changes,
             Err(message) => {
-                return project_page(&state, &session, &id, String::new(), Some(message)).await;
+                return project_page(state, &session, &id, String::new(), Some(message)).await;
             }
         };
         let actor = format!("backoffice:{}", session.actor);
@@ -424,10 +424,13 @@ pub async fn save_project(
             Ok(_) => {}
             Err(ProjectError::Invalid { field, reason }) => {
                 let message = format!("Invalid {field}: {reason}.");
-                return project_page(&state, &session, &id, String::new(), Some(message)).await;
+                return project_page(state, &session, &id, String::new(), Some(message)).await;
             }
             Err(ProjectError::NotFound(_)) => {
-                return Err(ApiError::new(ErrorCode::NotFound, "There is no such project."));
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    "There is no such project.",
+                ));
             }
             Err(ProjectError::Store(error)) => return Err(error.into()),
         }

@@ -466,6 +466,9 @@ mod tests {
         assert!(changes_of(&bad).is_err());
         let mut capped = good;
         capped.insert("max_active_waits".into(), "100".into());
-        assert_eq!(changes_of(&capped).unwrap().max_active_waits, Some(Some(100)));
+        assert_eq!(
+            changes_of(&capped).unwrap().max_active_waits,
+            Some(Some(100))
+        );
     }
 }

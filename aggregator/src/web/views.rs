@@ -342,10 +342,20 @@ mod tests {
     #[test]
     fn chart_scales_bars_to_the_peak_and_leaves_gaps_for_quiet_days() {
         let (bars, width, caption) = chart(&[(20, 5), (22, 10)]);
-        assert_eq!(width, 14 * BAR_SLOT, "two weeks at least, ending on the last day");
+        assert_eq!(
+            width,
+            14 * BAR_SLOT,
+            "two weeks at least, ending on the last day"
+        );
         assert_eq!(bars.len(), 2);
-        assert_eq!((bars[0].x, bars[0].height), (11 * BAR_SLOT, CHART_HEIGHT / 2));
-        assert_eq!((bars[1].x, bars[1].height, bars[1].y), (13 * BAR_SLOT, CHART_HEIGHT, 0));
+        assert_eq!(
+            (bars[0].x, bars[0].height),
+            (11 * BAR_SLOT, CHART_HEIGHT / 2)
+        );
+        assert_eq!(
+            (bars[1].x, bars[1].height, bars[1].y),
+            (13 * BAR_SLOT, CHART_HEIGHT, 0)
+        );
         let (_, width, _) = chart(&[(1, 1), (30, 1)]);
         assert_eq!(width, 30 * BAR_SLOT);
         assert!(caption.contains("15 events"), "{caption}");

@@ -77,7 +77,13 @@ async fn projects_are_created_listed_updated_and_keyed(backend: Backend) {
         .collect();
     assert_eq!(who, [("otk_x", 31), ("cli", 30)]);
     assert_eq!(store.policy_changes("proj_a", 1).await.unwrap().len(), 1);
-    assert!(store.policy_changes("proj_zz", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .policy_changes("proj_zz", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     store
         .insert_key(&key("key_a2", "proj_a", "hash_a2", 40))
@@ -152,13 +158,22 @@ async fn owner_tokens_and_sessions_are_stored_hashed_and_end_together(backend: B
         created_at: at,
         revoked_at: None,
     };
-    store.insert_owner_token(&token("otk_1", "th1", 10)).await.unwrap();
-    store.insert_owner_token(&token("otk_2", "th2", 20)).await.unwrap();
+    store
+        .insert_owner_token(&token("otk_1", "th1", 10))
+        .await
+        .unwrap();
+    store
+        .insert_owner_token(&token("otk_2", "th2", 20))
+        .await
+        .unwrap();
     let duplicate = store
         .insert_owner_token(&token("otk_3", "th1", 30))
         .await
         .unwrap_err();
-    assert!(matches!(duplicate, StoreError::Conflict { .. }), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, StoreError::Conflict { .. }),
+        "{duplicate:?}"
+    );
     let ids: Vec<String> = store
         .owner_tokens("proj_a")
         .await
@@ -168,7 +183,12 @@ async fn owner_tokens_and_sessions_are_stored_hashed_and_end_together(backend: B
         .collect();
     assert_eq!(ids, ["otk_2", "otk_1"], "newest first");
     assert_eq!(
-        store.owner_token_by_hash("th1").await.unwrap().map(|t| t.id).as_deref(),
+        store
+            .owner_token_by_hash("th1")
+            .await
+            .unwrap()
+            .map(|t| t.id)
+            .as_deref(),
         Some("otk_1")
     );
 
@@ -182,25 +202,55 @@ async fn owner_tokens_and_sessions_are_stored_hashed_and_end_together(backend: B
         last_seen_at,
         expires_at,
     };
-    store.insert_session(&session("s1", "otk_1", 100, 1_000)).await.unwrap();
-    store.insert_session(&session("s2", "otk_2", 100, 1_000)).await.unwrap();
-    store.insert_session(&session("s3", "otk_2", 100, 150)).await.unwrap();
-    store.insert_session(&session("s4", "otk_2", 10, 1_000)).await.unwrap();
+    store
+        .insert_session(&session("s1", "otk_1", 100, 1_000))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s2", "otk_2", 100, 1_000))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s3", "otk_2", 100, 150))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s4", "otk_2", 10, 1_000))
+        .await
+        .unwrap();
     assert_eq!(
         store.session("s1").await.unwrap(),
         Some(session("s1", "otk_1", 100, 1_000))
     );
     store.touch_session("s1", 120).await.unwrap();
-    assert_eq!(store.session("s1").await.unwrap().unwrap().last_seen_at, 120);
+    assert_eq!(
+        store.session("s1").await.unwrap().unwrap().last_seen_at,
+        120
+    );
     // s3 is past its expiry, s4 idle since before 50.
     assert_eq!(store.purge_sessions(200, 50).await.unwrap(), 2);
     assert!(store.session("s3").await.unwrap().is_none());
     assert!(store.session("s4").await.unwrap().is_none());
 
     // Revoking a token ends its sessions in the same step; others stay.
-    assert!(store.revoke_owner_token("proj_a", "otk_1", 300).await.unwrap());
-    assert!(!store.revoke_owner_token("proj_a", "otk_1", 301).await.unwrap());
-    assert!(!store.revoke_owner_token("proj_b", "otk_2", 301).await.unwrap());
+    assert!(
+        store
+            .revoke_owner_token("proj_a", "otk_1", 300)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_owner_token("proj_a", "otk_1", 301)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_owner_token("proj_b", "otk_2", 301)
+            .await
+            .unwrap()
+    );
     assert!(store.session("s1").await.unwrap().is_none());
     assert!(store.session("s2").await.unwrap().is_some());
     assert_eq!(store.owner_token_by_hash("th1").await.unwrap(), None);
