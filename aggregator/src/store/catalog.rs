@@ -170,6 +170,23 @@ impl Store {
         }))
     }
 
+    /// An owner's decision on the PII flags at `path`: the entry after it, `Err(NoSuchFlag)`
+    /// when no flag is at that path, `None` when there is no such entry.
+    pub async fn decide_flag(
+        &self,
+        key: &Key,
+        path: &str,
+        status: crate::catalog::FlagStatus,
+        now: i64,
+    ) -> Result<Option<Result<CatalogRow, crate::catalog::NoSuchFlag>>, StoreError> {
+        let changed = self
+            .catalog_change(key, now, |entry| {
+                entry.decide(path, status).map(|()| true).map_err(|_| ())
+            })
+            .await?;
+        Ok(changed.map(|result| result.map_err(|()| crate::catalog::NoSuchFlag)))
+    }
+
     /// Changes one entry's body under its row lock: `change` returns whether it changed
     /// anything, or `Err(())` to leave it untouched. `None`: no such entry.
     pub async fn catalog_change(

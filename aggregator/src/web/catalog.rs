@@ -285,13 +285,11 @@ pub async fn decide(
         let path = decision.path;
         let changed = state
             .store
-            .catalog_change(&key, Timestamp::now().unix_millis(), |entry| {
-                entry.decide(&path, status).map(|()| true).map_err(|_| ())
-            })
+            .decide_flag(&key, &path, status, Timestamp::now().unix_millis())
             .await?;
         match changed {
             Some(Ok(row)) => Ok(data(200, detail(&row).to_string().as_bytes())),
-            Some(Err(())) => Err(ApiError::param(
+            Some(Err(_)) => Err(ApiError::param(
                 ErrorCode::NotFound,
                 "path",
                 format!("no PII flag at `{path}` in this entry"),

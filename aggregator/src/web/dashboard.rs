@@ -1,34 +1,30 @@
-//! The owner dashboard: sign-in with an owner token, the project's event catalog, an
+//! The owner dashboard (signing in is `sign_in.rs`): the project's event catalog, an
 //! event's page (schema hints, drift, redacted examples, volume) and the PII decisions.
 //!
 //! Every URL names its project; a session of another project gets the same 404 as a
 //! project that does not exist. Every state change is a POST form carrying the session's
 //! CSRF token, answered with a redirect.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sendrealm_common::error_code::ErrorCode;
 use sendrealm_common::event::Timestamp;
 use serde::Deserialize;
-use warp::http::{StatusCode, header};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::State;
-use super::pages::{self, Frame, Problem, SignIn};
+use super::pages::{self, Frame, problem, signed_out};
 use super::reply::ApiError;
-use super::session::{Credentials, check_form, see_other};
+use super::session::{Credentials, Form, check_form, see_other};
 use super::views::{self, EntryDetail, EntryRow};
 use crate::catalog::FlagStatus;
 use crate::catalog::fold::Key;
-use crate::sessions::{self, Role, Session, SignInError};
+use crate::sessions::{Role, Session};
 use crate::store::CatalogFilter;
 
 /// Rows per catalog page.
 const PAGE_ROWS: i64 = 100;
-
-/// A submitted form's fields.
-pub type Form = HashMap<String, String>;
 
 /// Query of the catalog pages.
 #[derive(Debug, Default, Deserialize)]
@@ -70,32 +66,6 @@ fn owner_frame(session: &Session, project: &str) -> Frame {
     }
 }
 
-fn signed_out() -> Frame {
-    Frame {
-        home: "/dashboard".into(),
-        ..Frame::default()
-    }
-}
-
-/// An error as a page.
-pub fn problem(frame: Frame, error: ApiError) -> Response {
-    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let title = match error.code {
-        ErrorCode::NotFound => "Not found",
-        ErrorCode::InvalidCsrfToken => "Form expired",
-        ErrorCode::ServiceUnavailable => "Try again shortly",
-        _ => "Request refused",
-    };
-    pages::render(
-        status,
-        &Problem {
-            frame,
-            title: title.into(),
-            message: error.message,
-        },
-    )
-}
-
 fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "There is no such page.")
 }
@@ -120,6 +90,29 @@ async fn owner(
     }
 }
 
+/// Runs an owner page's handler: sign-in redirect or 404 page for the wrong session, an
+/// error page for a failure, or the handler's response.
+async fn with_owner<F, Fut>(
+    state: &State,
+    credentials: &Credentials,
+    project: &str,
+    body: F,
+) -> Response
+where
+    F: FnOnce(Session, Frame) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let session = match owner(state, credentials, project).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let frame = owner_frame(&session, project);
+    match body(session, frame.clone()).await {
+        Ok(response) => response,
+        Err(error) => problem(frame, error),
+    }
+}
+
 /// `GET /dashboard`: the signed-in owner's catalog, or the sign-in page.
 pub async fn home(state: Arc<State>, credentials: Credentials) -> Response {
     match state.session(&credentials).await {
@@ -130,142 +123,6 @@ pub async fn home(state: Arc<State>, credentials: Credentials) -> Response {
         Ok(_) => see_other("/dashboard/login"),
         Err(error) => problem(signed_out(), error),
     }
-}
-
-/// Opens a sign-in form's session and renders the form, with `error` when a previous
-/// attempt failed. Shared by the dashboard and the backoffice.
-pub async fn sign_in_form(state: &State, staff: bool, error: Option<SignInError>) -> Response {
-    let now = Timestamp::now().unix_millis();
-    let opened = match sessions::open(&state.store, Role::SignIn, "", now).await {
-        Ok(opened) => opened,
-        Err(error) => return problem(signed_out(), sign_in_failure(error)),
-    };
-    let status = match &error {
-        Some(SignInError::BadToken) => StatusCode::UNAUTHORIZED,
-        Some(SignInError::StaleForm) => StatusCode::FORBIDDEN,
-        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
-        None => StatusCode::OK,
-    };
-    let (home, action) = if staff {
-        ("/backoffice", "/backoffice/login")
-    } else {
-        ("/dashboard", "/dashboard/login")
-    };
-    let mut response = pages::render(
-        status,
-        &SignIn {
-            frame: Frame {
-                home: home.into(),
-                staff,
-                ..Frame::default()
-            },
-            action: action.into(),
-            form_csrf: opened.session.csrf_token.clone(),
-            error: error.map(|e| e.to_string()).unwrap_or_default(),
-        },
-    );
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, state.set_cookie(&opened));
-    response
-}
-
-fn sign_in_failure(error: SignInError) -> ApiError {
-    match error {
-        SignInError::Store(error) => error.into(),
-        other => ApiError::new(ErrorCode::InternalError, other.to_string()),
-    }
-}
-
-/// Signs in from a posted form and redirects to `home` (with `{project}` filled in for an
-/// owner); a failure renders the form again with the reason.
-pub async fn sign_in(
-    state: &State,
-    credentials: &Credentials,
-    form: &Form,
-    staff: bool,
-) -> Response {
-    let now = Timestamp::now().unix_millis();
-    let form_session = match state.session(credentials).await {
-        Ok(session) => session,
-        Err(error) => return problem(signed_out(), error),
-    };
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
-    let admin = if staff {
-        match state.admin_token_sha256.as_ref() {
-            Some(hash) => Some(hash),
-            // Without an admin token configured nobody is staff.
-            None => return sign_in_form(state, staff, Some(SignInError::BadToken)).await,
-        }
-    } else {
-        None
-    };
-    let stale = credentials.cross_site;
-    let result = if stale {
-        Err(SignInError::StaleForm)
-    } else {
-        sessions::sign_in(
-            &state.store,
-            form_session.as_ref(),
-            field("csrf"),
-            field("token"),
-            admin,
-            now,
-        )
-        .await
-    };
-    match result {
-        Ok(opened) => {
-            let location = match &opened.session.role {
-                Role::Owner(project) => format!("/dashboard/{project}/catalog"),
-                _ => "/backoffice/catalog".to_owned(),
-            };
-            let mut response = see_other(&location);
-            response
-                .headers_mut()
-                .insert(header::SET_COOKIE, state.set_cookie(&opened));
-            response
-        }
-        Err(error) => sign_in_form(state, staff, Some(error)).await,
-    }
-}
-
-/// Signs out (a POST form with the session's CSRF token) and redirects to `to`.
-pub async fn sign_out(state: &State, credentials: &Credentials, form: &Form, to: &str) -> Response {
-    match state.session(credentials).await {
-        Ok(Some(session)) => {
-            if let Err(error) =
-                check_form(credentials, &session, form.get("csrf").map(String::as_str))
-            {
-                return problem(signed_out(), error);
-            }
-            if let Err(error) = sessions::close(&state.store, &session).await {
-                return problem(signed_out(), error.into());
-            }
-        }
-        Ok(None) => {}
-        Err(error) => return problem(signed_out(), error),
-    }
-    let mut response = see_other(to);
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, state.clear_cookie());
-    response
-}
-
-/// `GET /dashboard/login`.
-pub async fn login_page(state: Arc<State>) -> Response {
-    sign_in_form(&state, false, None).await
-}
-
-/// `POST /dashboard/login`.
-pub async fn login(state: Arc<State>, credentials: Credentials, form: Form) -> Response {
-    sign_in(&state, &credentials, &form, false).await
-}
-
-/// `POST /dashboard/logout`.
-pub async fn logout(state: Arc<State>, credentials: Credentials, form: Form) -> Response {
-    sign_out(&state, &credentials, &form, "/dashboard/login").await
 }
 
 /// A catalog filter from a page query; `project` fixes the project (owner pages).
@@ -352,45 +209,45 @@ pub async fn catalog(
     credentials: Credentials,
     query: ListQuery,
 ) -> Response {
-    let session = match owner(&state, &credentials, &project).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let frame = owner_frame(&session, &project);
-    let result = async {
-        let row = state.store.project(&project).await?.ok_or_else(not_found)?;
-        let filter = filter_of(&query, Some(&project))?;
-        let path = format!("/dashboard/{project}/catalog");
-        let params = |after: &str| {
-            views::query(&[
-                ("event", &query.event),
-                ("pii", &query.pii),
-                ("source", &query.source),
-                ("after", after),
-            ])
-        };
-        let (rows, next) = rows_page(&state, &filter, "/dashboard", |after| {
-            format!("{path}{}", params(after))
-        })
-        .await?;
-        Ok::<_, ApiError>(pages::Catalog {
-            frame: frame.clone(),
-            project_name: row.name,
-            as_of: views::when(Timestamp::now().unix_millis()),
-            reload: format!("{path}{}", params(&query.after)),
-            filter_event: query.event.clone(),
-            filter_pii: query.pii.clone(),
-            filter_source: query.source.clone(),
-            rows,
-            show_project: false,
-            next,
-        })
-    }
-    .await;
-    match result {
-        Ok(page) => pages::render(StatusCode::OK, &page),
-        Err(error) => problem(frame, error),
-    }
+    let (state, credentials) = (&*state, &credentials);
+    with_owner(
+        state,
+        credentials,
+        &project.clone(),
+        |_session, frame| async move {
+            let row = state.store.project(&project).await?.ok_or_else(not_found)?;
+            let filter = filter_of(&query, Some(&project))?;
+            let path = format!("/dashboard/{project}/catalog");
+            let params = |after: &str| {
+                views::query(&[
+                    ("event", &query.event),
+                    ("pii", &query.pii),
+                    ("source", &query.source),
+                    ("after", after),
+                ])
+            };
+            let (rows, next) = rows_page(state, &filter, "/dashboard", |after| {
+                format!("{path}{}", params(after))
+            })
+            .await?;
+            Ok(pages::render(
+                StatusCode::OK,
+                &pages::Catalog {
+                    frame,
+                    project_name: row.name,
+                    as_of: views::when(Timestamp::now().unix_millis()),
+                    reload: format!("{path}{}", params(&query.after)),
+                    filter_event: query.event.clone(),
+                    filter_pii: query.pii.clone(),
+                    filter_source: query.source.clone(),
+                    rows,
+                    show_project: false,
+                    next,
+                },
+            ))
+        },
+    )
+    .await
 }
 
 fn source_of(given: &str) -> Result<String, ApiError> {
@@ -413,41 +270,41 @@ pub async fn event(
     credentials: Credentials,
     query: EventQuery,
 ) -> Response {
-    let session = match owner(&state, &credentials, &project).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let frame = owner_frame(&session, &project);
-    let result = async {
-        let event = percent_decoded(&event)?;
-        let key = Key {
-            project_id: project.clone(),
-            event,
-            source: source_of(&query.source)?,
-        };
-        let row = state
-            .store
-            .catalog_entry(&key)
-            .await?
-            .ok_or_else(not_found)?;
-        let base = format!("/dashboard/{project}/catalog");
-        let detail = EntryDetail::of(&row, &base);
-        Ok::<_, ApiError>(pages::Event {
-            frame: frame.clone(),
-            decide: format!(
-                "{}/pii{}",
-                base_path(&detail.summary.href),
-                views::query(&[("source", &key.source)])
-            ),
-            d: detail,
-            back: base,
-        })
-    }
-    .await;
-    match result {
-        Ok(page) => pages::render(StatusCode::OK, &page),
-        Err(error) => problem(frame, error),
-    }
+    let (state, credentials) = (&*state, &credentials);
+    with_owner(
+        state,
+        credentials,
+        &project.clone(),
+        |_session, frame| async move {
+            let event = percent_decoded(&event)?;
+            let key = Key {
+                project_id: project.clone(),
+                event,
+                source: source_of(&query.source)?,
+            };
+            let row = state
+                .store
+                .catalog_entry(&key)
+                .await?
+                .ok_or_else(not_found)?;
+            let base = format!("/dashboard/{project}/catalog");
+            let detail = EntryDetail::of(&row, &base);
+            Ok(pages::render(
+                StatusCode::OK,
+                &pages::Event {
+                    frame,
+                    decide: format!(
+                        "{}/pii{}",
+                        base_path(&detail.summary.href),
+                        views::query(&[("source", &key.source)])
+                    ),
+                    d: detail,
+                    back: base,
+                },
+            ))
+        },
+    )
+    .await
 }
 
 /// `href` without its query.
@@ -484,53 +341,48 @@ pub async fn decide(
     query: EventQuery,
     form: Form,
 ) -> Response {
-    let session = match owner(&state, &credentials, &project).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let frame = owner_frame(&session, &project);
-    let result = async {
-        check_form(&credentials, &session, form.get("csrf").map(String::as_str))?;
-        let status = match form.get("action").map(String::as_str) {
-            Some("confirm") => FlagStatus::Confirmed,
-            Some("dismiss") => FlagStatus::Dismissed,
-            _ => {
-                return Err(ApiError::param(
-                    ErrorCode::InvalidRequest,
-                    "action",
-                    "action is `confirm` or `dismiss`",
-                ));
+    let (state, credentials) = (&*state, &credentials);
+    with_owner(
+        state,
+        credentials,
+        &project.clone(),
+        |session, _frame| async move {
+            check_form(credentials, &session, form.get("csrf").map(String::as_str))?;
+            let status = match form.get("action").map(String::as_str) {
+                Some("confirm") => FlagStatus::Confirmed,
+                Some("dismiss") => FlagStatus::Dismissed,
+                _ => {
+                    return Err(ApiError::param(
+                        ErrorCode::InvalidRequest,
+                        "action",
+                        "action is `confirm` or `dismiss`",
+                    ));
+                }
+            };
+            let path = form.get("path").cloned().unwrap_or_default();
+            let key = Key {
+                project_id: project.clone(),
+                event: percent_decoded(&event)?,
+                source: source_of(&query.source)?,
+            };
+            let changed = state
+                .store
+                .decide_flag(&key, &path, status, Timestamp::now().unix_millis())
+                .await?;
+            match changed {
+                Some(Ok(_)) => Ok(see_other(&format!(
+                    "/dashboard/{project}/catalog/{}{}#pii",
+                    views::encode(&key.event),
+                    views::query(&[("source", &key.source)])
+                ))),
+                Some(Err(_)) => Err(ApiError::param(
+                    ErrorCode::NotFound,
+                    "path",
+                    "That field has no PII flag in this event.",
+                )),
+                None => Err(not_found()),
             }
-        };
-        let path = form.get("path").cloned().unwrap_or_default();
-        let key = Key {
-            project_id: project.clone(),
-            event: percent_decoded(&event)?,
-            source: source_of(&query.source)?,
-        };
-        let changed = state
-            .store
-            .catalog_change(&key, Timestamp::now().unix_millis(), |entry| {
-                entry.decide(&path, status).map(|()| true).map_err(|_| ())
-            })
-            .await?;
-        match changed {
-            Some(Ok(_)) => Ok(format!(
-                "/dashboard/{project}/catalog/{}{}#pii",
-                views::encode(&key.event),
-                views::query(&[("source", &key.source)])
-            )),
-            Some(Err(())) => Err(ApiError::param(
-                ErrorCode::NotFound,
-                "path",
-                "That field has no PII flag in this event.",
-            )),
-            None => Err(not_found()),
-        }
-    }
-    .await;
-    match result {
-        Ok(location) => see_other(&location),
-        Err(error) => problem(frame, error),
-    }
+        },
+    )
+    .await
 }

@@ -8,9 +8,12 @@ pub mod dlq;
 pub mod events;
 pub mod health;
 pub mod pages;
+pub mod replays;
 pub mod reply;
 pub mod session;
+pub mod sign_in;
 pub mod staff;
+pub mod staff_dead_letters;
 pub mod staff_views;
 pub mod views;
 
@@ -41,7 +44,7 @@ pub struct State {
     /// The NATS settings (the policy bucket the backoffice publishes to).
     pub nats: sendrealm_common::config::NatsConfig,
     /// The backoffice's bulk replays.
-    pub replays: staff_views::Replays,
+    pub replays: replays::Replays,
     /// Whether session cookies are `Secure` (browsers reach us over HTTPS).
     pub secure_cookies: bool,
     /// The dead-letter counts `/metrics` shows, refreshed in the background.
@@ -172,8 +175,7 @@ pub fn routes(
         .and(warp::query::<catalog::ListQuery>())
         .then(catalog::backoffice);
     let form = || {
-        warp::body::content_length_limit(FORM_LIMIT_BYTES)
-            .and(warp::body::form::<dashboard::Form>())
+        warp::body::content_length_limit(FORM_LIMIT_BYTES).and(warp::body::form::<session::Form>())
     };
     let dash_home = warp::path!("dashboard")
         .and(warp::get())
@@ -183,19 +185,19 @@ pub fn routes(
     let dash_login_page = warp::path!("dashboard" / "login")
         .and(warp::get())
         .and(with_state.clone())
-        .then(dashboard::login_page);
+        .then(sign_in::login_page);
     let dash_login = warp::path!("dashboard" / "login")
         .and(warp::post())
         .and(with_state.clone())
         .and(credentials.clone())
         .and(form())
-        .then(dashboard::login);
+        .then(sign_in::login);
     let dash_logout = warp::path!("dashboard" / "logout")
         .and(warp::post())
         .and(with_state.clone())
         .and(credentials.clone())
         .and(form())
-        .then(dashboard::logout);
+        .then(sign_in::logout);
     let dash_catalog = warp::path!("dashboard" / String / "catalog")
         .and(warp::get())
         .and(with_state.clone())
@@ -251,30 +253,30 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<staff::DeadLetterQuery>())
-        .then(staff::dead_letters);
+        .and(warp::query::<staff_dead_letters::DeadLetterQuery>())
+        .then(staff_dead_letters::dead_letters);
     let bo_replay_all = warp::path!("backoffice" / "dead-letters" / "replay")
         .and(warp::post())
         .and(with_state.clone())
         .and(credentials.clone())
         .and(form())
-        .then(staff::replay_all);
+        .then(staff_dead_letters::replay_all);
     let bo_dead_letter = warp::path!("backoffice" / "dead-letters" / String)
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .then(staff::dead_letter);
+        .then(staff_dead_letters::dead_letter);
     let bo_replay_one = warp::path!("backoffice" / "dead-letters" / String / "replay")
         .and(warp::post())
         .and(with_state.clone())
         .and(credentials.clone())
         .and(form())
-        .then(staff::replay_one);
+        .then(staff_dead_letters::replay_one);
     let bo_replay_progress = warp::path!("backoffice" / "replays" / String)
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .then(staff::replay_progress);
+        .then(staff_dead_letters::replay_progress);
     let bo_projects = warp::path!("backoffice" / "projects")
         .and(warp::get())
         .and(with_state.clone())

@@ -5,6 +5,9 @@ use askama::Template;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use sendrealm_common::error_code::ErrorCode;
+
+use super::reply::ApiError;
 use super::session::page;
 use super::views::{EntryDetail, EntryRow};
 
@@ -125,4 +128,31 @@ pub struct Problem {
     pub title: String,
     /// What happened.
     pub message: String,
+}
+
+/// The frame of a page seen signed out.
+pub fn signed_out() -> Frame {
+    Frame {
+        home: "/dashboard".into(),
+        ..Frame::default()
+    }
+}
+
+/// An error as a page.
+pub fn problem(frame: Frame, error: ApiError) -> Response {
+    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let title = match error.code {
+        ErrorCode::NotFound => "Not found",
+        ErrorCode::InvalidCsrfToken => "Form expired",
+        ErrorCode::ServiceUnavailable => "Try again shortly",
+        _ => "Request refused",
+    };
+    render(
+        status,
+        &Problem {
+            frame,
+            title: title.into(),
+            message: error.message,
+        },
+    )
 }

@@ -18,6 +18,9 @@ const COOKIE: &str = "sendrealm_session";
 /// Its name when cookies are `Secure`: the `__Host-` prefix pins it to this host and `/`.
 const SECURE_COOKIE: &str = "__Host-sendrealm_session";
 
+/// A submitted form's fields.
+pub type Form = std::collections::HashMap<String, String>;
+
 /// What a request carries that may identify its caller.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {

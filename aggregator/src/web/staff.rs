@@ -1,7 +1,7 @@
 //! The backoffice pages, for staff signed in with the admin token: the catalog across
-//! projects, latency and failures, dead letters (list, inspect, replay one or all of a
-//! project with progress) and project policies (edit, with the history of who changed
-//! what). Every change is a POST form carrying the session's CSRF token.
+//! projects, latency and failures, and project policies (edit, with the history of who
+//! changed what). Dead letters are `staff_dead_letters.rs`. Every change is a POST form
+//! carrying the session's CSRF token.
 
 use std::sync::Arc;
 
@@ -13,23 +13,21 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::State;
-use super::dashboard::{self, Form, ListQuery, problem, rows_page};
+use super::dashboard::{self, ListQuery, rows_page};
+use super::pages::problem;
 use super::pages::{self, Frame};
 use super::reply::ApiError;
+use super::session::Form;
 use super::session::{Credentials, check_form, see_other};
-use super::staff_views::{self as sv, ReplayJob};
+use super::sign_in;
+use super::staff_views as sv;
 use super::views;
-use crate::catalog::redact;
-use crate::dlq::{record, replay};
 use crate::policies::PolicyBucket;
 use crate::projects::{self, ProjectError};
 use crate::sessions::{Role, Session};
-use crate::store::DeadLetterFilter;
 
-/// Dead letters listed per page, and replayed per bulk replay.
-const DEAD_LETTER_ROWS: i64 = 500;
-
-fn frame(session: &Session) -> Frame {
+/// The backoffice pages' frame.
+pub(super) fn frame(session: &Session) -> Frame {
     Frame {
         home: "/backoffice/catalog".into(),
         staff: true,
@@ -48,7 +46,11 @@ async fn staff(state: &State, credentials: &Credentials) -> Result<Session, Resp
 }
 
 /// Runs a page handler for a staff session: sign-in redirect, error page, or the page.
-async fn with_staff<F, Fut>(state: &State, credentials: &Credentials, body: F) -> Response
+pub(super) async fn with_staff<F, Fut>(
+    state: &State,
+    credentials: &Credentials,
+    body: F,
+) -> Response
 where
     F: FnOnce(Session) -> Fut,
     Fut: std::future::Future<Output = Result<Response, ApiError>>,
@@ -74,17 +76,17 @@ pub async fn home(state: Arc<State>, credentials: Credentials) -> Response {
 
 /// `GET /backoffice/login`.
 pub async fn login_page(state: Arc<State>) -> Response {
-    dashboard::sign_in_form(&state, true, None).await
+    sign_in::sign_in_form(&state, true, None).await
 }
 
 /// `POST /backoffice/login`.
 pub async fn login(state: Arc<State>, credentials: Credentials, form: Form) -> Response {
-    dashboard::sign_in(&state, &credentials, &form, true).await
+    sign_in::sign_in(&state, &credentials, &form, true).await
 }
 
 /// `POST /backoffice/logout`.
 pub async fn logout(state: Arc<State>, credentials: Credentials, form: Form) -> Response {
-    dashboard::sign_out(&state, &credentials, &form, "/backoffice/login").await
+    sign_in::sign_out(&state, &credentials, &form, "/backoffice/login").await
 }
 
 /// `GET /backoffice/catalog`: every project's entries, filtered.
@@ -146,189 +148,6 @@ pub async fn latency(state: Arc<State>, credentials: Credentials) -> Response {
         Ok(pages::render(
             StatusCode::OK,
             &sv::BoLatency::of(frame(&session), &view),
-        ))
-    })
-    .await
-}
-
-/// Query of the dead-letter list.
-#[derive(Debug, Default, Deserialize)]
-pub struct DeadLetterQuery {
-    /// Only this project.
-    #[serde(default)]
-    pub project_id: String,
-    /// `all`, or (default) only those not replayed.
-    #[serde(default)]
-    pub state: String,
-    /// A message to show (after a replay).
-    #[serde(default)]
-    pub notice: String,
-}
-
-/// `GET /backoffice/dead-letters`.
-pub async fn dead_letters(
-    state: Arc<State>,
-    credentials: Credentials,
-    query: DeadLetterQuery,
-) -> Response {
-    let (state, credentials) = (&*state, &credentials);
-    with_staff(state, credentials, |session| async move {
-        let project_id = Some(query.project_id.trim().to_owned()).filter(|p| !p.is_empty());
-        let show_all = query.state == "all";
-        let rows = state
-            .store
-            .dead_letters(&DeadLetterFilter {
-                project_id: project_id.clone(),
-                reason: None,
-                since: None,
-                pending_only: !show_all,
-                limit: DEAD_LETTER_ROWS,
-            })
-            .await?;
-        let counts = state.store.dlq_counts().await?;
-        let pending = project_id
-            .as_ref()
-            .and_then(|p| counts.iter().find(|c| &c.project_id == p))
-            .map_or(0, |c| c.pending);
-        Ok(pages::render(
-            StatusCode::OK,
-            &sv::BoDeadLetters {
-                frame: frame(&session),
-                notice: query.notice.clone(),
-                filter_project: project_id.unwrap_or_default(),
-                show_all,
-                pending,
-                rows: rows.iter().map(sv::DeadLetterLine::of).collect(),
-            },
-        ))
-    })
-    .await
-}
-
-/// `GET /backoffice/dead-letters/{id}`.
-pub async fn dead_letter(id: String, state: Arc<State>, credentials: Credentials) -> Response {
-    let (state, credentials) = (&*state, &credentials);
-    with_staff(state, credentials, |session| async move {
-        let row =
-            state.store.dead_letter(&id).await?.ok_or_else(|| {
-                ApiError::new(ErrorCode::NotFound, "There is no such dead letter.")
-            })?;
-        // The event as stored, redacted like catalog examples: no value reaches the page.
-        let event = record::payload_bytes(&row)
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .map(|value| serde_json::to_string_pretty(&redact(&value)).unwrap_or_default())
-            .unwrap_or_else(|| "(the original was removed before it was recorded)".into());
-        Ok(pages::render(
-            StatusCode::OK,
-            &sv::BoDeadLetter {
-                frame: frame(&session),
-                d: sv::DeadLetterLine::of(&row),
-                event,
-            },
-        ))
-    })
-    .await
-}
-
-/// `POST /backoffice/dead-letters/{id}/replay`.
-pub async fn replay_one(
-    id: String,
-    state: Arc<State>,
-    credentials: Credentials,
-    form: Form,
-) -> Response {
-    let (state, credentials) = (&*state, &credentials);
-    with_staff(state, credentials, |session| async move {
-        check_form(credentials, &session, form.get("csrf").map(String::as_str))?;
-        let row = state
-            .store
-            .dead_letter(&id)
-            .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "There is no such dead letter."))?;
-        let js = jetstream::new(state.client.clone());
-        replay::replay_one(&state.store, &js, &row)
-            .await
-            .map_err(replay_failure)?;
-        tracing::info!(actor = %session.actor, id = %row.id, project_id = %row.project_id, "Dead letter replayed from the backoffice.");
-        Ok(see_other(&format!(
-            "/backoffice/dead-letters/{}",
-            views::encode(&row.id)
-        )))
-    })
-    .await
-}
-
-fn replay_failure(error: replay::ReplayError) -> ApiError {
-    match error {
-        replay::ReplayError::Store(error) => error.into(),
-        replay::ReplayError::NoOriginal(_) => {
-            ApiError::new(ErrorCode::InvalidRequest, error.to_string())
-        }
-        replay::ReplayError::Publish { .. } => {
-            ApiError::new(ErrorCode::ServiceUnavailable, error.to_string())
-        }
-    }
-}
-
-/// `POST /backoffice/dead-letters/replay`: replays every pending dead letter of a
-/// project in the background; the progress page follows it.
-pub async fn replay_all(state: Arc<State>, credentials: Credentials, form: Form) -> Response {
-    let shared = Arc::clone(&state);
-    let (state, credentials) = (&*state, &credentials);
-    with_staff(state, credentials, |session| async move {
-        check_form(credentials, &session, form.get("csrf").map(String::as_str))?;
-        let project_id = form.get("project_id").cloned().unwrap_or_default();
-        if shared.store.project(&project_id).await?.is_none() {
-            return Err(ApiError::new(ErrorCode::NotFound, "There is no such project."));
-        }
-        let rows = shared
-            .store
-            .dead_letters(&DeadLetterFilter {
-                project_id: Some(project_id.clone()),
-                reason: None,
-                since: None,
-                pending_only: true,
-                limit: DEAD_LETTER_ROWS,
-            })
-            .await?;
-        let job_id = sv::new_job_id();
-        let job = ReplayJob::new(&project_id, rows.len());
-        shared.replays.insert(&job_id, job);
-        tracing::info!(actor = %session.actor, %project_id, records = rows.len(), "Bulk replay started from the backoffice.");
-        let worker = Arc::clone(&shared);
-        let id = job_id.clone();
-        tokio::spawn(async move {
-            let js = jetstream::new(worker.client.clone());
-            for row in rows {
-                let outcome = replay::replay_one(&worker.store, &js, &row).await;
-                worker.replays.update(&id, |job| match outcome {
-                    Ok(()) => job.replayed += 1,
-                    Err(error) => {
-                        job.failed += 1;
-                        job.last_error = error.to_string();
-                    }
-                });
-            }
-            worker.replays.update(&id, |job| job.finished = true);
-        });
-        Ok(see_other(&format!("/backoffice/replays/{job_id}")))
-    })
-    .await
-}
-
-/// `GET /backoffice/replays/{id}`: a bulk replay's progress (refreshes itself until done).
-pub async fn replay_progress(id: String, state: Arc<State>, credentials: Credentials) -> Response {
-    let (state, credentials) = (&*state, &credentials);
-    with_staff(state, credentials, |session| async move {
-        let job = state.replays.get(&id).ok_or_else(|| {
-            ApiError::new(ErrorCode::NotFound, "No such replay on this aggregator.")
-        })?;
-        Ok(pages::render(
-            StatusCode::OK,
-            &sv::BoReplay {
-                frame: frame(&session),
-                job,
-            },
         ))
     })
     .await
