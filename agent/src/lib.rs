@@ -15,6 +15,7 @@
 //! * [`publish`]: JetStream publishing with a deadline, retrying with the same id.
 //! * [`http`]: routes, handlers, body caps and the error mapping.
 //! * [`health`], [`metrics`]: readiness and counters.
+//! * [`refusals`]: refusals per project, reported to the aggregator.
 
 pub mod auth;
 pub mod broker;
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod policy;
 pub mod publish;
 pub mod ratelimit;
+pub mod refusals;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -98,6 +100,12 @@ pub async fn run(
         background.clone(),
     ));
     tokio::spawn(notify_when_ready(Arc::clone(&state), background.clone()));
+    let reporter = tokio::spawn(refusals::report(
+        js.clone(),
+        Arc::clone(&state.refusals),
+        config.region.clone(),
+        background.clone(),
+    ));
 
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, region = %config.region, version = env!("CARGO_PKG_VERSION"), "Agent listening.");
@@ -129,6 +137,8 @@ pub async fn run(
     let _ = tokio::time::timeout_at(deadline, async {
         let _ = setup.await;
         let _ = watcher.await;
+        // The last refusal report, sent once requests have drained.
+        let _ = reporter.await;
     })
     .await;
     // Bounded: while NATS is unreachable a flush would wait for the reconnect.

@@ -23,6 +23,8 @@
 //! * [`retention`]: the database purge.
 //! * [`web`]: the read API, health and metrics.
 //! * [`metrics`]: the service counters.
+//! * [`figures`]: per-project figures for the backoffice, kept in the database.
+//! * [`reports`]: the agents' refusal reports, added to those figures.
 //! * [`service`]: wiring it all together, with ordered shutdown.
 //! * [`cli`], [`dlq_cli`]: the admin commands.
 
@@ -33,6 +35,7 @@ pub mod config;
 pub mod consume;
 pub mod dlq;
 pub mod dlq_cli;
+pub mod figures;
 pub mod identity;
 pub mod known;
 pub mod metrics;
@@ -40,6 +43,7 @@ pub mod outbox;
 pub mod plan;
 pub mod policies;
 pub mod projects;
+pub mod reports;
 pub mod retention;
 pub mod service;
 pub mod sessions;

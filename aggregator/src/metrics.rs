@@ -49,6 +49,8 @@ pub struct Metrics {
     /// Messages per pulled batch.
     pub batch_sizes: Recorder,
     projects: Mutex<BTreeMap<String, ProjectStats>>,
+    /// Per-project figures bound for the database (the backoffice's lasting view).
+    pub figures: std::sync::Arc<crate::figures::Figures>,
 }
 
 impl Metrics {

@@ -18,6 +18,9 @@ use crate::config::RetentionConfig;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
+/// How long the backoffice's hourly figures are kept (ms).
+const FIGURES_KEPT_MS: i64 = 31 * 86_400_000;
+
 /// Pause between two delete batches.
 const BETWEEN_BATCHES: Duration = Duration::from_millis(20);
 
@@ -47,7 +50,11 @@ pub async fn purge_once(store: &Store, batch: i64, now: i64) -> Result<u64, Stor
             }
         }
     }
-    // Ended browser sessions (and abandoned sign-in forms) go with the same pass.
+    // Backoffice figures are kept a month; ended browser sessions (and abandoned sign-in
+    // forms) go with the same pass.
+    store
+        .purge_figures(crate::figures::hour_of(now) - FIGURES_KEPT_MS)
+        .await?;
     store
         .purge_sessions(now, now.saturating_sub(crate::sessions::IDLE_MS))
         .await?;

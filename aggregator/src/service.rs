@@ -83,6 +83,17 @@ pub async fn run(
         Arc::clone(&outbox),
         background.clone(),
     ));
+    // Written once more at shutdown, after the consumer's last batch.
+    let figures_task = tokio::spawn(crate::figures::run(
+        store.clone(),
+        Arc::clone(&metrics.figures),
+        background.clone(),
+    ));
+    let reports_task = tokio::spawn(crate::reports::run(
+        js.clone(),
+        store.clone(),
+        background.clone(),
+    ));
     let retention_task = tokio::spawn(retention::run(
         store.clone(),
         config.retention.clone(),
@@ -156,6 +167,8 @@ pub async fn run(
         let _ = outbox_task.await;
         let _ = retention_task.await;
         let _ = worker_task.await;
+        let _ = figures_task.await;
+        let _ = reports_task.await;
         if let Some(task) = catalog_task {
             let _ = task.await;
         }

@@ -31,5 +31,6 @@ pub mod policy;
 pub mod routes;
 #[cfg(feature = "service")]
 pub mod service;
+pub mod stats;
 pub mod subjects;
 pub mod validate;

@@ -215,3 +215,21 @@ pub async fn ensure_events_stream(
         },
     }
 }
+
+/// Returns the stats stream (agents' refusal reports), creating it when missing. Reports
+/// are kept a week: enough for an aggregator that was away to catch up.
+pub async fn ensure_stats_stream(
+    js: &async_nats::jetstream::Context,
+) -> Result<async_nats::jetstream::stream::Stream, String> {
+    use crate::subjects::{REFUSALS_SUBJECT_PREFIX, STATS_STREAM};
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: STATS_STREAM.to_owned(),
+        subjects: vec![format!("{REFUSALS_SUBJECT_PREFIX}.>")],
+        max_age: Duration::from_secs(7 * 86_400),
+        duplicate_window: Duration::from_secs(120),
+        storage: async_nats::jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("cannot create stream {STATS_STREAM}: {e}"))
+}

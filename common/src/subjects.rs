@@ -11,6 +11,11 @@ pub const DEFAULT_SUBJECT_PREFIX: &str = "sendrealm.events";
 /// Default KV bucket holding project policies.
 pub const DEFAULT_POLICY_BUCKET: &str = "sendrealm_policies";
 
+/// The stream of operational reports between the services (agents' refusal counts).
+pub const STATS_STREAM: &str = "SENDREALM_STATS";
+/// Agents publish their refusal reports on `<this>.<region>`.
+pub const REFUSALS_SUBJECT_PREFIX: &str = "sendrealm.stats.refused";
+
 /// Header carrying the per-message TTL (seconds) derived from the project's retention.
 pub const NATS_TTL: &str = "Nats-TTL";
 

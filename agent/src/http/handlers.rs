@@ -106,7 +106,7 @@ where
         Ok((project, body)) => match route {
             Route::Events => {
                 let outcome = state.ingest.submit(&project, &body, Timestamp::now()).await;
-                record(state, &outcome);
+                record(state, &project, &outcome);
                 single_response(state, outcome)
             }
             Route::Batch => match state
@@ -116,12 +116,13 @@ where
             {
                 Ok(outcomes) => {
                     state.metrics.batch_size(outcomes.len());
-                    batch_response(state, outcomes)
+                    batch_response(state, &project, outcomes)
                 }
-                Err(error) => refuse(
-                    state,
-                    ApiError::from_ingest(error, state.limits.retry_after_secs),
-                ),
+                Err(error) => {
+                    let error = ApiError::from_ingest(error, state.limits.retry_after_secs);
+                    state.refusals.count(&project.policy.project_id, error.code);
+                    refuse(state, error)
+                }
             },
         },
     };
@@ -130,13 +131,16 @@ where
     response
 }
 
-/// Counts an event's outcome.
-fn record(state: &State, outcome: &Outcome) {
+/// Counts an event's outcome (refusals per project too, for the aggregator's backoffice).
+fn record(state: &State, project: &Project, outcome: &Outcome) {
     match &outcome.result {
         Ok(Accepted::New(_)) => state.metrics.accepted(),
         Ok(Accepted::Replayed(_)) => state.metrics.replayed(),
         Err(error) => {
             state.metrics.reject(error.code());
+            state
+                .refusals
+                .count(&project.policy.project_id, error.code());
         }
     }
 }
@@ -164,14 +168,14 @@ fn single_response(state: &State, outcome: Outcome) -> Response {
 /// `deduplicated: true`), or `{"status":…,"retryable":…,"error":{…}}` — each exactly the
 /// body `POST /events` would have answered, plus its status. Stored events' bytes are
 /// spliced in as they are (no re-serialisation).
-fn batch_response(state: &State, outcomes: Vec<Outcome>) -> Response {
+fn batch_response(state: &State, project: &Project, outcomes: Vec<Outcome>) -> Response {
     let mut results = Vec::with_capacity(outcomes.len() * 600);
     let (mut accepted, mut replayed, mut rejected) = (0usize, 0usize, 0usize);
     let mut retry_after: Option<u64> = None;
     let mut last_rate = None;
     results.push(b'[');
     for (i, outcome) in outcomes.into_iter().enumerate() {
-        record(state, &outcome);
+        record(state, project, &outcome);
         if i > 0 {
             results.push(b',');
         }

@@ -38,6 +38,8 @@ pub struct State {
     pub limits: Limits,
     /// SHA-256 of the token `/metrics` requires, if one is configured.
     pub metrics_token: Option<[u8; 32]>,
+    /// Refusals per project, reported to the aggregator.
+    pub refusals: Arc<crate::refusals::Refusals>,
 }
 
 impl State {
@@ -70,6 +72,7 @@ impl State {
                 .metrics_token_sha256
                 .as_deref()
                 .and_then(sendrealm_common::apikey::parse_key_hash),
+            refusals: Arc::default(),
         }
     }
 }

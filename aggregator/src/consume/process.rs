@@ -65,12 +65,16 @@ impl Consumer {
         if kept.is_empty() {
             return;
         }
-        for incoming in &kept {
-            let lag = consumed_at.saturating_sub(incoming.event.received_at.unix_millis());
-            self.metrics
-                .queue_lag
-                .record_value(lag.max(0) as u64 * 1000);
-        }
+        self.metrics.figures.record(|figures| {
+            for incoming in &kept {
+                let lag_us = consumed_at
+                    .saturating_sub(incoming.event.received_at.unix_millis())
+                    .max(0) as u64
+                    * 1000;
+                self.metrics.queue_lag.record_value(lag_us);
+                figures.latency(&incoming.event.project_id, 0, lag_us);
+            }
+        });
         self.store_and_settle(&kept, &kept_holders, consumed).await;
     }
 
@@ -187,7 +191,7 @@ impl Consumer {
     }
 
     /// Processing and end-to-end times of the events just committed, overall and per
-    /// project (one lock per project per batch).
+    /// project (one lock per project per batch, one for the lasting figures).
     fn record_latencies(
         &self,
         events: &[Incoming],
@@ -198,6 +202,7 @@ impl Consumer {
         let committed_at = Timestamp::now().unix_millis();
         let mut per_project: std::collections::HashMap<&str, (u64, u64)> =
             std::collections::HashMap::new();
+        let mut stored: Vec<(&str, u64)> = Vec::with_capacity(events.len());
         for (incoming, outcome) in events.iter().zip(outcomes) {
             let event = &incoming.event;
             // End to end is the customers' figure: system events start here, not at an agent.
@@ -213,13 +218,23 @@ impl Consumer {
             let entry = per_project.entry(event.project_id.as_str()).or_default();
             entry.0 += 1;
             entry.1 += e2e_us;
+            stored.push((event.project_id.as_str(), e2e_us));
         }
-        for (project, (stored, e2e_us)) in per_project {
+        for (project, (count, e2e_us)) in &per_project {
             self.metrics.project(project, |stats| {
-                stats.stored += stored;
-                stats.processing_us += processing_us * stored;
+                stats.stored += count;
+                stats.processing_us += processing_us * count;
                 stats.end_to_end_us += e2e_us;
             });
         }
+        self.metrics.figures.record(|figures| {
+            for (project, e2e_us) in &stored {
+                figures.latency(project, 1, processing_us);
+                figures.latency(project, 2, *e2e_us);
+            }
+            for (project, (count, _)) in &per_project {
+                figures.count(project, crate::figures::STORED, *count);
+            }
+        });
     }
 }

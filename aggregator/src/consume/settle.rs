@@ -29,6 +29,9 @@ impl Consumer {
         self.metrics.nacked(1);
         let project = record::project_of(message.subject.as_str(), &self.stream.subject_prefix);
         self.metrics.project(&project, |stats| stats.nacked += 1);
+        self.metrics
+            .figures
+            .count(&project, crate::figures::RETRIED, 1);
         let delivered = match message.info() {
             Ok(info) => {
                 self.failures
@@ -84,6 +87,9 @@ impl Consumer {
         match self.store.insert_dead_letter(&row).await {
             Ok(true) => {
                 self.metrics.dead_lettered(1);
+                self.metrics
+                    .figures
+                    .count(&row.project_id, crate::figures::DEAD_LETTERED, 1);
                 if let Err(error) = record::publish(&self.js, &self.dlq.subject_prefix, &row).await
                 {
                     tracing::warn!(%error, id = %row.id, "Dead letter recorded but not copied to the DLQ stream.");
@@ -99,6 +105,9 @@ impl Consumer {
         self.metrics.terminated(1);
         self.metrics
             .project(&row.project_id, |stats| stats.terminated += 1);
+        self.metrics
+            .figures
+            .count(&row.project_id, crate::figures::TERMINATED, 1);
         // The reason is about the message, never its payload (no values reach the log).
         tracing::warn!(subject = %message.subject, reason, id = %row.id, "Event dead-lettered and terminated.");
         let Some(reply) = message.reply.clone() else {

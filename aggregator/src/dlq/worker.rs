@@ -218,6 +218,9 @@ impl Worker {
         );
         if self.store.insert_dead_letter(&row).await? {
             self.metrics.dead_lettered(1);
+            self.metrics
+                .figures
+                .count(&row.project_id, crate::figures::DEAD_LETTERED, 1);
             if let Err(error) = record::publish(&self.js, &self.dlq.subject_prefix, &row).await {
                 tracing::warn!(%error, id = %row.id, "Dead letter recorded but not copied to the DLQ stream.");
             }

@@ -8,14 +8,15 @@
 //!
 //! * [`error`]: store errors and their classification (refused data vs. transient).
 //! * [`rows`]: rows and list filters.
-//! * `projects`, `sessions`, `events`, `outbox`, `dead_letters`, `catalog`: queries per
-//!   concern.
+//! * `projects`, `sessions`, `events`, `outbox`, `dead_letters`, `catalog`, `figures`:
+//!   queries per concern.
 //! * [`write`]: storing a consumed batch in one transaction.
 
 pub mod catalog;
 mod dead_letters;
 pub mod error;
 mod events;
+mod figures;
 mod outbox;
 mod postgres;
 mod projects;

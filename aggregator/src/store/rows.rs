@@ -26,6 +26,23 @@ pub struct ProjectRow {
     pub updated_at: i64,
 }
 
+/// One hour of one figure of a project (see `crate::figures`).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct FigureRow {
+    /// The project.
+    pub project_id: String,
+    /// The hour's start (ms).
+    pub hour: i64,
+    /// Stage or counter name.
+    pub name: String,
+    /// Events or the counter's value.
+    pub count: i64,
+    /// Sum of latencies (µs).
+    pub sum_us: i64,
+    /// A stage's buckets as JSON.
+    pub histogram: Option<String>,
+}
+
 /// An owner token as stored: never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct OwnerTokenRow {

@@ -14,6 +14,7 @@ pub mod session;
 pub mod sign_in;
 pub mod staff;
 pub mod staff_dead_letters;
+pub mod staff_figures;
 pub mod staff_views;
 pub mod views;
 

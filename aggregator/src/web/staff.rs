@@ -147,7 +147,7 @@ pub async fn latency(state: Arc<State>, credentials: Credentials) -> Response {
         let view = super::backoffice::view(state).await?;
         Ok(pages::render(
             StatusCode::OK,
-            &sv::BoLatency::of(frame(&session), &view),
+            &super::staff_figures::BoLatency::of(frame(&session), &view),
         ))
     })
     .await

@@ -16,7 +16,7 @@ use super::replays::{self, ReplayJob};
 use super::reply::ApiError;
 use super::session::{Credentials, Form, check_form, see_other};
 use super::staff::{frame, with_staff};
-use super::staff_views as sv;
+use super::staff_figures as sv;
 use super::views;
 use crate::catalog::redact;
 use crate::dlq::{record, replay};

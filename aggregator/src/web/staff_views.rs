@@ -1,16 +1,14 @@
 //! The backoffice pages' templates and what they show: plain strings built from stored
-//! rows, the policy form's parsing, and the bulk replays' progress.
+//! rows, and the policy form's parsing. Latency and dead letters: `staff_figures.rs`.
 
 use askama::Template;
 use sendrealm_common::policy::SECS_PER_DAY;
 
-use super::backoffice::View;
 use super::pages::Frame;
-use super::replays::ReplayJob;
 use super::session::Form;
 use super::views::{EntryRow, when};
 use crate::projects::ProjectChanges;
-use crate::store::{DeadLetterRow, PolicyChangeRow, ProjectRow};
+use crate::store::{PolicyChangeRow, ProjectRow};
 
 /// The catalog across projects.
 #[derive(Template)]
@@ -40,187 +38,6 @@ pub struct BoCatalog {
     pub show_project: bool,
     /// Next page, or empty.
     pub next: String,
-}
-
-/// One stage's latency, formatted.
-pub struct StageLine {
-    /// Metric name.
-    pub name: String,
-    /// Human label.
-    pub label: String,
-    /// Events.
-    pub count: u64,
-    /// Figures in ms, two decimals.
-    pub mean: String,
-    /// p50.
-    pub p50: String,
-    /// p90.
-    pub p90: String,
-    /// p99.
-    pub p99: String,
-    /// p99.9.
-    pub p999: String,
-    /// Max.
-    pub max: String,
-}
-
-/// One project's failures and times, formatted.
-pub struct ProjectFiguresLine {
-    /// Id.
-    pub project_id: String,
-    /// Name.
-    pub name: String,
-    /// Stored.
-    pub stored: u64,
-    /// ms.
-    pub avg_processing: String,
-    /// ms.
-    pub avg_end_to_end: String,
-    /// Poison.
-    pub terminated: u64,
-    /// Retried.
-    pub nacked: u64,
-    /// Pending dead letters.
-    pub dead_letters_pending: i64,
-    /// Replayed dead letters.
-    pub dead_letters_replayed: i64,
-}
-
-/// The latency page.
-#[derive(Template)]
-#[template(path = "bo_latency.html")]
-pub struct BoLatency {
-    /// Frame.
-    pub frame: Frame,
-    /// Rendered at.
-    pub as_of: String,
-    /// Per stage.
-    pub latency: Vec<StageLine>,
-    /// Per project.
-    pub projects: Vec<ProjectFiguresLine>,
-}
-
-fn ms(value: f64) -> String {
-    format!("{value:.2}")
-}
-
-impl BoLatency {
-    /// The page of a latency view.
-    pub fn of(frame: Frame, view: &View) -> Self {
-        BoLatency {
-            frame,
-            as_of: when(sendrealm_common::event::Timestamp::now().unix_millis()),
-            latency: view
-                .latency
-                .iter()
-                .map(|l| StageLine {
-                    name: l.name.to_owned(),
-                    label: l.name.replace('_', " "),
-                    count: l.count,
-                    mean: ms(l.mean_ms),
-                    p50: ms(l.p50_ms),
-                    p90: ms(l.p90_ms),
-                    p99: ms(l.p99_ms),
-                    p999: ms(l.p999_ms),
-                    max: ms(l.max_ms),
-                })
-                .collect(),
-            projects: view
-                .projects
-                .iter()
-                .map(|p| ProjectFiguresLine {
-                    project_id: p.project_id.clone(),
-                    name: p.name.clone(),
-                    stored: p.stored,
-                    avg_processing: ms(p.avg_processing_ms),
-                    avg_end_to_end: ms(p.avg_end_to_end_ms),
-                    terminated: p.terminated,
-                    nacked: p.nacked,
-                    dead_letters_pending: p.dead_letters_pending,
-                    dead_letters_replayed: p.dead_letters_replayed,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// One dead letter, formatted.
-pub struct DeadLetterLine {
-    /// Record id.
-    pub id: String,
-    /// Project.
-    pub project_id: String,
-    /// Why it was dead-lettered.
-    pub reason: String,
-    /// The last processing error.
-    pub error: String,
-    /// Deliveries made.
-    pub deliveries: i64,
-    /// Recorded.
-    pub created_at: String,
-    /// `never`, or when and how often.
-    pub replayed: String,
-    /// Whether its original is there to replay.
-    pub replayable: bool,
-}
-
-impl DeadLetterLine {
-    /// The line of a stored record.
-    pub fn of(row: &DeadLetterRow) -> Self {
-        DeadLetterLine {
-            id: row.id.clone(),
-            project_id: row.project_id.clone(),
-            reason: row.reason.clone(),
-            error: row.error.clone(),
-            deliveries: row.deliveries,
-            created_at: when(row.created_at),
-            replayed: match row.replayed_at {
-                Some(at) => format!("{} ({}×)", when(at), row.replay_count),
-                None => "never".into(),
-            },
-            replayable: row.payload.is_some(),
-        }
-    }
-}
-
-/// The dead-letter list.
-#[derive(Template)]
-#[template(path = "bo_dead_letters.html")]
-pub struct BoDeadLetters {
-    /// Frame.
-    pub frame: Frame,
-    /// A message, or empty.
-    pub notice: String,
-    /// The project filter.
-    pub filter_project: String,
-    /// Replayed ones too.
-    pub show_all: bool,
-    /// Pending records of the filtered project.
-    pub pending: i64,
-    /// Rows.
-    pub rows: Vec<DeadLetterLine>,
-}
-
-/// One dead letter.
-#[derive(Template)]
-#[template(path = "bo_dead_letter.html")]
-pub struct BoDeadLetter {
-    /// Frame.
-    pub frame: Frame,
-    /// The record.
-    pub d: DeadLetterLine,
-    /// The event, redacted, pretty JSON.
-    pub event: String,
-}
-
-/// A bulk replay's page.
-#[derive(Template)]
-#[template(path = "bo_replay.html")]
-pub struct BoReplay {
-    /// Frame.
-    pub frame: Frame,
-    /// Progress.
-    pub job: ReplayJob,
 }
 
 /// A project, formatted.

@@ -5,6 +5,7 @@
 mod batches;
 mod catalog;
 mod dead_letters;
+mod figures;
 mod migrations;
 mod projects;
 mod reads;
