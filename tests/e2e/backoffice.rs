@@ -197,6 +197,34 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
     .await;
     assert_eq!(status, 403);
 
+    // The replayed poison fails again and becomes a new dead letter: replay all of the
+    // project's pending ones at once, and follow the progress page to the end.
+    wait::until(SETTLED, "the replayed event's new dead letter", || async {
+        let (_, counts) = aggregator.get("/v1/dlq/counts", ADMIN_TOKEN).await;
+        let project = counts["data"]
+            .as_array()?
+            .iter()
+            .find(|c| c["project_id"] == a.id.as_str())?
+            .clone();
+        (project["pending"] == 1).then_some(())
+    })
+    .await;
+    browser
+        .goto(&format!("{url}/backoffice/dead-letters?project_id={}", a.id))
+        .await;
+    browser.click("#replay-all button").await;
+    assert!(browser.url().await.contains("/backoffice/replays/rpl_"));
+    wait::until(SETTLED, "the bulk replay to finish", || async {
+        browser.goto(&browser.url().await).await;
+        let done = browser
+            .eval("document.querySelector('#progress').dataset.done")
+            .await;
+        (done == json!("true")).then_some(())
+    })
+    .await;
+    let progress = browser.text("#progress").await.unwrap_or_default();
+    assert!(progress.starts_with("1 of 1 replayed"), "{progress}");
+
     // The policy: a retention and payload-limit change reaches the agents and is recorded.
     browser
         .goto(&format!("{url}/backoffice/projects/{}", a.id))
