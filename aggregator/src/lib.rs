@@ -11,6 +11,8 @@
 //! * [`store`]: the database, SQLite or PostgreSQL ([`store::Store`]), queries by concern.
 //! * [`projects`]: project and API-key administration.
 //! * [`sessions`]: owner tokens and the browser sessions of the dashboard and backoffice.
+//! * [`service_tokens`]: the credential of platform services on the internal paths.
+//! * [`internal`]: system events from platform services, checked against the registry.
 //! * [`policies`]: publishing policies to the KV bucket.
 //! * [`consume`]: the durable pull consumer: batches, acks after commit, poison handling.
 //! * [`known`]: what never changes once seen (projects, identifier links), so batches skip
@@ -26,7 +28,7 @@
 //! * [`figures`]: per-project figures for the backoffice, kept in the database.
 //! * [`reports`]: the agents' refusal reports, added to those figures.
 //! * [`service`]: wiring it all together, with ordered shutdown.
-//! * [`cli`], [`dlq_cli`]: the admin commands.
+//! * [`cli`], [`dlq_cli`], [`tokens_cli`]: the admin commands.
 
 pub mod catalog;
 pub mod catalog_folder;
@@ -37,6 +39,7 @@ pub mod dlq;
 pub mod dlq_cli;
 pub mod figures;
 pub mod identity;
+pub mod internal;
 pub mod known;
 pub mod metrics;
 pub mod outbox;
@@ -46,7 +49,9 @@ pub mod projects;
 pub mod reports;
 pub mod retention;
 pub mod service;
+pub mod service_tokens;
 pub mod sessions;
 pub mod store;
 pub mod system_events;
+pub mod tokens_cli;
 pub mod web;

@@ -49,6 +49,9 @@ enum Command {
     /// List, inspect, replay and purge dead letters.
     #[command(subcommand)]
     Dlq(sendrealm_aggregator::dlq_cli::DlqCommand),
+    /// Issue, list and revoke the tokens of platform services (internal paths).
+    #[command(subcommand)]
+    ServiceToken(sendrealm_aggregator::tokens_cli::ServiceTokenCommand),
 }
 
 #[tokio::main]
@@ -113,6 +116,9 @@ async fn execute(config: AggregatorConfig, command: Command) -> anyhow::Result<(
             sendrealm_aggregator::dlq_cli::dlq(open(&config).await?, &config, command).await
         }
         Command::Project(command) => cli::project(open(&config).await?, &config, command).await,
+        Command::ServiceToken(command) => {
+            sendrealm_aggregator::tokens_cli::service_token(open(&config).await?, command).await
+        }
     }
 }
 

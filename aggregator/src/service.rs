@@ -129,6 +129,7 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         client: client.clone(),
         stopping: stopping.clone(),
+        region: config.region.clone(),
         nats: config.nats.clone(),
         replays: Default::default(),
         secure_cookies: config.dashboard.secure_cookies,

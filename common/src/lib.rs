@@ -28,6 +28,7 @@ pub mod identity;
 #[cfg(feature = "service")]
 pub mod latency;
 pub mod policy;
+pub mod registry;
 pub mod routes;
 #[cfg(feature = "service")]
 pub mod service;

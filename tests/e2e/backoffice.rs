@@ -210,7 +210,10 @@ async fn staff_filter_the_catalog_replay_a_dead_letter_and_change_a_policy_in_a_
     })
     .await;
     browser
-        .goto(&format!("{url}/backoffice/dead-letters?project_id={}", a.id))
+        .goto(&format!(
+            "{url}/backoffice/dead-letters?project_id={}",
+            a.id
+        ))
         .await;
     browser.click("#replay-all button").await;
     assert!(browser.url().await.contains("/backoffice/replays/rpl_"));

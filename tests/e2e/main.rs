@@ -20,6 +20,7 @@ mod outage;
 mod pipeline;
 mod policy_updates;
 mod retention;
+mod system_events;
 mod upgrade;
 mod validation;
 

@@ -4,7 +4,7 @@
 //! A message that fails here is poison: it can never be stored, so it is dead-lettered at
 //! once with the reason, never retried.
 
-use sendrealm_common::event::{Event, Source};
+use sendrealm_common::event::Event;
 use sendrealm_common::id;
 use sendrealm_common::policy::is_valid_project_id;
 use sendrealm_common::subjects;
@@ -51,9 +51,6 @@ pub fn decode(subject: &str, payload: &[u8], prefix: &str) -> Result<Incoming, S
     }
     if !event.payload.get().starts_with('{') {
         return Err("invalid payload: not a JSON object".into());
-    }
-    if event.source == Source::System && sent_contact.is_none() {
-        return Err("invalid system event: no contact_id".into());
     }
     Ok(Incoming {
         event,

@@ -60,6 +60,23 @@ pub struct OwnerTokenRow {
     pub revoked_at: Option<i64>,
 }
 
+/// A service token as stored: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ServiceTokenRow {
+    /// `stk_…`.
+    pub id: String,
+    /// Which service holds it (`mail`, `automations`, …).
+    pub name: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// The first characters of the token, to tell tokens apart.
+    pub prefix: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Revocation time (ms), if revoked.
+    pub revoked_at: Option<i64>,
+}
+
 /// A browser session as stored: the cookie's id only as a hash.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct SessionRow {

@@ -1,6 +1,7 @@
-//! Owner tokens and browser sessions (only hashes of tokens and session ids are stored).
+//! Owner tokens, service tokens and browser sessions (only hashes of tokens and session
+//! ids are stored).
 
-use super::{OwnerTokenRow, SessionRow, Store, StoreError, on_pool};
+use super::{OwnerTokenRow, ServiceTokenRow, SessionRow, Store, StoreError, on_pool};
 
 impl Store {
     /// Adds an owner token to a project.
@@ -136,5 +137,57 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected()))
+    }
+
+    /// Adds a service token.
+    pub async fn insert_service_token(&self, token: &ServiceTokenRow) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO service_tokens (id, name, token_hash, prefix, \
+             created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)";
+        on_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(&token.id)
+                .bind(&token.name)
+                .bind(&token.token_hash)
+                .bind(&token.prefix)
+                .bind(token.created_at)
+                .bind(token.revoked_at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Every service token, newest first, revoked ones included.
+    pub async fn service_tokens(&self) -> Result<Vec<ServiceTokenRow>, StoreError> {
+        const SQL: &str = "SELECT * FROM service_tokens ORDER BY created_at DESC, id";
+        Ok(on_pool!(self, |pool| sqlx::query_as(SQL)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// The active service token with this hash.
+    pub async fn service_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ServiceTokenRow>, StoreError> {
+        const SQL: &str =
+            "SELECT * FROM service_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
+        Ok(on_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// Revokes an active service token; whether one was.
+    pub async fn revoke_service_token(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        const SQL: &str =
+            "UPDATE service_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+        Ok(on_pool!(self, |pool| sqlx::query(SQL)
+            .bind(at)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+            > 0))
     }
 }

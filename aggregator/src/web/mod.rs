@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod dlq;
 pub mod events;
 pub mod health;
+pub mod internal;
 pub mod pages;
 pub mod replays;
 pub mod reply;
@@ -42,6 +43,8 @@ pub struct State {
     pub client: async_nats::Client,
     /// Cancelled when shutdown begins (readiness).
     pub stopping: tokio_util::sync::CancellationToken,
+    /// The region stamped on system events accepted here.
+    pub region: String,
     /// The NATS settings (the policy bucket the backoffice publishes to).
     pub nats: sendrealm_common::config::NatsConfig,
     /// The backoffice's bulk replays.
@@ -51,6 +54,9 @@ pub struct State {
     /// The dead-letter counts `/metrics` shows, refreshed in the background.
     pub dlq_counts: std::sync::Mutex<Vec<crate::store::DlqCount>>,
 }
+
+/// Largest system event body (the project's payload limit applies within it).
+const SYSTEM_EVENT_LIMIT_BYTES: u64 = 1024 * 1024;
 
 /// Largest form body the pages accept.
 const FORM_LIMIT_BYTES: u64 = 16 * 1024;
@@ -62,6 +68,7 @@ pub const ROUTES: &[Route] = &[
     ("/v1/events/*", "GET"),
     ("/v1/contacts/*", "GET"),
     ("/v1/dlq/counts", "GET"),
+    ("/v1/system-events", "POST"),
     ("/v1/catalog", "GET"),
     ("/v1/catalog/*", "GET"),
     ("/v1/catalog/*/pii/*", "POST"),
@@ -298,6 +305,14 @@ pub fn routes(
     let stylesheet = warp::path!("static" / "sendrealm.css")
         .and(warp::get())
         .map(pages::stylesheet);
+    let system_events = warp::path!("v1" / "system-events")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(bearer)
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::content_length_limit(SYSTEM_EVENT_LIMIT_BYTES))
+        .and(warp::body::bytes())
+        .then(internal::post);
     let healthz = warp::path!("healthz").and(warp::get()).map(health::healthz);
     let readyz = warp::path!("readyz")
         .and(warp::get())
@@ -317,6 +332,8 @@ pub fn routes(
         .or(contact)
         .unify()
         .or(dlq)
+        .unify()
+        .or(system_events)
         .unify()
         .boxed();
     let catalog = catalog_list

@@ -62,6 +62,17 @@ impl ApiError {
     }
 }
 
+impl From<sendrealm_common::validate::Invalid> for ApiError {
+    fn from(invalid: sendrealm_common::validate::Invalid) -> Self {
+        ApiError {
+            code: invalid.code,
+            message: invalid.message,
+            param: invalid.param,
+            details: invalid.details,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "Store error answering a request.");

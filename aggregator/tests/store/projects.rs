@@ -262,3 +262,55 @@ on_both!(
     owner_tokens_and_sessions_are_stored_hashed_and_end_together,
     super::owner_tokens_and_sessions_are_stored_hashed_and_end_together
 );
+
+async fn service_tokens_are_stored_hashed_and_revoked(backend: Backend) {
+    use sendrealm_aggregator::store::ServiceTokenRow;
+    let fresh = backend.fresh().await;
+    let store = &fresh.store;
+    let token = |id: &str, hash: &str, at| ServiceTokenRow {
+        id: id.into(),
+        name: "mail".into(),
+        token_hash: hash.into(),
+        prefix: "srs_0123".into(),
+        created_at: at,
+        revoked_at: None,
+    };
+    store
+        .insert_service_token(&token("stk_1", "h1", 10))
+        .await
+        .unwrap();
+    store
+        .insert_service_token(&token("stk_2", "h2", 20))
+        .await
+        .unwrap();
+    let duplicate = store
+        .insert_service_token(&token("stk_3", "h1", 30))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(duplicate, StoreError::Conflict { .. }),
+        "{duplicate:?}"
+    );
+    let ids: Vec<String> = store
+        .service_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["stk_2", "stk_1"], "newest first");
+    assert_eq!(
+        store.service_token_by_hash("h1").await.unwrap(),
+        Some(token("stk_1", "h1", 10))
+    );
+    assert!(store.revoke_service_token("stk_1", 40).await.unwrap());
+    assert!(!store.revoke_service_token("stk_1", 41).await.unwrap());
+    assert_eq!(store.service_token_by_hash("h1").await.unwrap(), None);
+    assert!(store.service_token_by_hash("h2").await.unwrap().is_some());
+    store.close().await;
+}
+
+on_both!(
+    service_tokens_are_stored_hashed_and_revoked,
+    super::service_tokens_are_stored_hashed_and_revoked
+);
