@@ -18,6 +18,9 @@ pub struct AgentConfig {
     pub max_batch_body_bytes: u64,
     /// Most events a batch may hold.
     pub max_batch_events: usize,
+    /// Bytes of request bodies held at once across all requests: past it, requests get
+    /// `503` with `Retry-After` before their body is read. At least `max_batch_body_bytes`.
+    pub max_buffered_body_bytes: u64,
     /// Publishing to JetStream.
     pub publish: PublishConfig,
     /// How long shutdown waits for in-flight requests and acks before giving up.
@@ -40,6 +43,7 @@ impl Default for AgentConfig {
             max_body_bytes: 1024 * 1024,
             max_batch_body_bytes: 16 * 1024 * 1024,
             max_batch_events: 500,
+            max_buffered_body_bytes: 64 * 1024 * 1024,
             publish: PublishConfig::default(),
             shutdown_timeout_secs: 20,
             worker_threads: 0,
@@ -95,6 +99,12 @@ impl AgentConfig {
         {
             return fail(
                 "publish.deadline_ms must be at least publish.ack_timeout_ms (> 0)".into(),
+            );
+        }
+        if self.max_buffered_body_bytes < self.max_batch_body_bytes.max(self.max_body_bytes) {
+            return fail(
+                "max_buffered_body_bytes must be at least max_batch_body_bytes and max_body_bytes"
+                    .into(),
             );
         }
         if self.publish.max_inflight == 0 {

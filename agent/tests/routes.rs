@@ -394,3 +394,25 @@ async fn metrics_require_their_token_when_one_is_configured() {
     assert_eq!(allowed.status(), 200);
     assert!(String::from_utf8_lossy(allowed.body()).contains("sendrealm_agent"));
 }
+
+#[tokio::test]
+async fn bodies_past_the_global_budget_get_503_and_the_budget_returns_after() {
+    let agent = agent();
+    // Requests in flight hold the whole budget.
+    let total = agent.state.body_budget.available();
+    let held = agent
+        .state
+        .body_budget
+        .reserve(total)
+        .expect("room for the requests in flight");
+    let response = agent.post("/events", Some(KEY), &docs_example()).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(json_of(&response)["error"]["code"], "service_unavailable");
+    assert!(agent.broker.messages().is_empty(), "nothing was published");
+    // Once they are answered, the next request goes through, and gives its share back.
+    drop(held);
+    let response = agent.post("/events", Some(KEY), &docs_example()).await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(agent.state.body_budget.available(), total);
+}

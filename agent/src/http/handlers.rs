@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use futures::Stream;
+use sendrealm_common::error_code::ErrorCode;
 use sendrealm_common::event::{Timestamp, data_envelope};
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
 use super::State;
 use super::body::{read_capped, require_json};
+use super::budget::Reserved;
 use super::error::{ApiError, json_response, set_rate_headers};
 use crate::auth;
 use crate::ingest::{Accepted, IngestError, Outcome};
@@ -19,13 +21,14 @@ use crate::policy::Project;
 /// Header marking an answer that replays an earlier event with the same idempotency key.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
-/// Authenticates, checks the content type and reads the body under `cap`.
+/// Authenticates, checks the content type, reserves room in the body budget and reads the
+/// body under `cap`. The reservation is held until the request is answered.
 async fn admit<S, B>(
     state: &State,
     head: Head,
     body: S,
     cap: u64,
-) -> Result<(Arc<Project>, Bytes), ApiError>
+) -> Result<(Arc<Project>, Bytes, Reserved), ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -33,8 +36,19 @@ where
     let project = auth::authenticate(&state.policies, head.authorization.as_deref())
         .map_err(|e| ApiError::from_ingest(e.into(), state.limits.retry_after_secs))?;
     require_json(head.content_type.as_deref())?;
+    // A body that states a size over the cap is refused by `read_capped` without a
+    // reservation; any other reserves what it may take.
+    let reserve = head.content_length.unwrap_or(cap).min(cap);
+    let reserved = state.body_budget.reserve(reserve).ok_or_else(|| {
+        let mut error = ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the agent is holding as many request bodies as it may; retry shortly",
+        );
+        error.retry_after = Some(state.limits.retry_after_secs);
+        error
+    })?;
     let body = read_capped(body, head.content_length, cap).await?;
-    Ok((project, body))
+    Ok((project, body, reserved))
 }
 
 fn refuse(state: &State, error: ApiError) -> Response {
@@ -103,7 +117,7 @@ where
     };
     let response = match admit(state, head, body, cap).await {
         Err(error) => refuse(state, error),
-        Ok((project, body)) => match route {
+        Ok((project, body, _reserved)) => match route {
             Route::Events => {
                 let outcome = state.ingest.submit(&project, &body, Timestamp::now()).await;
                 record(state, &project, &outcome);

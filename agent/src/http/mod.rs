@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes, handlers, body reading and the error mapping.
 
 pub mod body;
+pub mod budget;
 pub mod error;
 pub mod handlers;
 pub mod routes;
@@ -40,6 +41,8 @@ pub struct State {
     pub metrics_token: Option<[u8; 32]>,
     /// Refusals per project, reported to the aggregator.
     pub refusals: Arc<crate::refusals::Refusals>,
+    /// Bytes of request bodies all requests may hold at once.
+    pub body_budget: budget::BodyBudget,
 }
 
 impl State {
@@ -73,6 +76,7 @@ impl State {
                 .as_deref()
                 .and_then(sendrealm_common::apikey::parse_key_hash),
             refusals: Arc::default(),
+            body_budget: budget::BodyBudget::new(config.max_buffered_body_bytes),
         }
     }
 }
