@@ -54,4 +54,6 @@ pub mod sessions;
 pub mod store;
 pub mod system_events;
 pub mod tokens_cli;
+pub mod wait_matcher;
+pub mod waits;
 pub mod web;

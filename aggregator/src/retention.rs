@@ -37,6 +37,8 @@ pub async fn purge_once(store: &Store, batch: i64, now: i64) -> Result<u64, Stor
             }
             tokio::time::sleep(BETWEEN_BATCHES).await;
         }
+        // Waits go with the events: a wait lasts at most the retention, so these are done.
+        store.purge_waits(&project.id, before).await?;
         for key in store.catalog_keys(&project.id).await? {
             // Look first without the write lock: most entries have nothing expired.
             let expired = store

@@ -89,6 +89,12 @@ pub async fn run(
         Arc::clone(&metrics.figures),
         background.clone(),
     ));
+    let waits_task = tokio::spawn(crate::wait_matcher::run(
+        store.clone(),
+        js.clone(),
+        Arc::clone(&outbox),
+        background.clone(),
+    ));
     let reports_task = tokio::spawn(crate::reports::run(
         js.clone(),
         store.clone(),
@@ -170,6 +176,7 @@ pub async fn run(
         let _ = worker_task.await;
         let _ = figures_task.await;
         let _ = reports_task.await;
+        let _ = waits_task.await;
         if let Some(task) = catalog_task {
             let _ = task.await;
         }

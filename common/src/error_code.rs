@@ -58,11 +58,13 @@ pub enum ErrorCode {
     InternalError,
     /// A form or session call without its CSRF token, or sent from another site.
     InvalidCsrfToken,
+    /// Another resource already has this id (a wait registered differently).
+    Conflict,
 }
 
 impl ErrorCode {
     /// All codes, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::UnsupportedMediaType,
@@ -89,6 +91,7 @@ impl ErrorCode {
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
         ErrorCode::InvalidCsrfToken,
+        ErrorCode::Conflict,
     ];
 
     /// Position in [`ErrorCode::ALL`], for per-code counters.
@@ -125,6 +128,7 @@ impl ErrorCode {
             ErrorCode::ServiceUnavailable => "service_unavailable",
             ErrorCode::InternalError => "internal_error",
             ErrorCode::InvalidCsrfToken => "invalid_csrf_token",
+            ErrorCode::Conflict => "conflict",
         }
     }
 
@@ -135,6 +139,7 @@ impl ErrorCode {
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
             ErrorCode::ReservedEventName | ErrorCode::InvalidCsrfToken => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge | ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,

@@ -23,6 +23,7 @@ mod retention;
 mod system_events;
 mod upgrade;
 mod validation;
+mod waits;
 
 use serde_json::{Value, json};
 

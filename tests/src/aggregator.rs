@@ -197,6 +197,16 @@ impl Aggregator {
         .await
     }
 
+    /// DELETE with a token; returns status and JSON body.
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        Self::send(
+            self.http
+                .delete(format!("{}{path}", self.url))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
     /// Sends a request; returns status and the body as JSON (or as a JSON string when it
     /// is not JSON).
     async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {

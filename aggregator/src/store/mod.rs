@@ -23,6 +23,7 @@ mod projects;
 pub mod rows;
 mod sessions;
 mod sqlite;
+mod waits;
 pub mod write;
 
 use sqlx::postgres::PgPool;
@@ -31,6 +32,7 @@ use sqlx::sqlite::SqlitePool;
 pub use catalog::{CatalogFilter, CatalogRow};
 pub use error::StoreError;
 pub use rows::*;
+pub use waits::Transition;
 
 use crate::config::DatabaseConfig;
 

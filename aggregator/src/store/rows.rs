@@ -26,6 +26,66 @@ pub struct ProjectRow {
     pub updated_at: i64,
 }
 
+/// A wait as stored (see `crate::waits`).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct WaitRow {
+    /// The client's id.
+    pub id: String,
+    /// The project.
+    pub project_id: String,
+    /// The event waited for.
+    pub event: String,
+    /// `contact_id`, `external_id` or `email`.
+    pub identity_type: String,
+    /// Its value (emails normalized).
+    pub identity_value: String,
+    /// `{"payload.path": value}` as JSON.
+    pub match_json: String,
+    /// Events received at or after this count (ms).
+    pub after_at: i64,
+    /// The wait times out then (ms).
+    pub timeout_at: i64,
+    /// The client's metadata, JSON.
+    pub metadata: String,
+    /// SHA-256 of the registration, to tell a repeat from a different wait with the same id.
+    pub request_hash: String,
+    /// `waiting`, `received`, `timed_out`, `cancelled`.
+    pub status: String,
+    /// When an event resumed it (ms).
+    pub resumed_at: Option<i64>,
+    /// When it timed out (ms).
+    pub timed_out_at: Option<i64>,
+    /// When it was cancelled (ms).
+    pub cancelled_at: Option<i64>,
+    /// The event that resumed it.
+    pub event_id: Option<String>,
+    /// That event's `occurred_at` (ms).
+    pub event_occurred_at: Option<i64>,
+    /// Registered (ms).
+    pub created_at: i64,
+}
+
+/// A stored event as wait matching sees it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct WaitCandidate {
+    /// Store order.
+    pub seq: i64,
+    /// The event id.
+    pub id: uuid::Uuid,
+    /// Its project.
+    pub project_id: String,
+    /// Its name.
+    pub event: String,
+    /// The contact it resolved to.
+    pub contact_id: Option<uuid::Uuid>,
+    /// Its payload JSON.
+    pub payload: String,
+    /// Received (ms).
+    pub received_at: i64,
+    /// Occurred (ms).
+    pub occurred_at: i64,
+}
+
 /// One hour of one figure of a project (see `crate::figures`).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct FigureRow {

@@ -14,8 +14,11 @@ use super::reply::{ApiError, json, respond};
 use crate::internal::{self, InternalError, Target};
 use crate::service_tokens;
 
-/// The service token of a request, or why there is none.
-async fn service(state: &State, authorization: Option<&str>) -> Result<String, ApiError> {
+/// The service (its token's name) making a request, or why there is none.
+pub(super) async fn service(
+    state: &State,
+    authorization: Option<&str>,
+) -> Result<String, ApiError> {
     let token = authorization
         .and_then(apikey::bearer_token)
         .ok_or_else(|| {

@@ -18,6 +18,7 @@ pub mod staff_dead_letters;
 pub mod staff_figures;
 pub mod staff_views;
 pub mod views;
+pub mod waits;
 
 use std::sync::Arc;
 
@@ -69,6 +70,8 @@ pub const ROUTES: &[Route] = &[
     ("/v1/contacts/*", "GET"),
     ("/v1/dlq/counts", "GET"),
     ("/v1/system-events", "POST"),
+    ("/v1/waits", "POST"),
+    ("/v1/waits/*", "GET, DELETE"),
     ("/v1/catalog", "GET"),
     ("/v1/catalog/*", "GET"),
     ("/v1/catalog/*/pii/*", "POST"),
@@ -313,6 +316,23 @@ pub fn routes(
         .and(warp::body::content_length_limit(SYSTEM_EVENT_LIMIT_BYTES))
         .and(warp::body::bytes())
         .then(internal::post);
+    let wait_create = warp::path!("v1" / "waits")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(bearer)
+        .and(warp::body::content_length_limit(SYSTEM_EVENT_LIMIT_BYTES))
+        .and(warp::body::bytes())
+        .then(waits::create);
+    let wait_get = warp::path!("v1" / "waits" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(bearer)
+        .then(waits::get);
+    let wait_cancel = warp::path!("v1" / "waits" / String)
+        .and(warp::delete())
+        .and(with_state.clone())
+        .and(bearer)
+        .then(waits::cancel);
     let healthz = warp::path!("healthz").and(warp::get()).map(health::healthz);
     let readyz = warp::path!("readyz")
         .and(warp::get())
@@ -334,6 +354,12 @@ pub fn routes(
         .or(dlq)
         .unify()
         .or(system_events)
+        .unify()
+        .or(wait_create)
+        .unify()
+        .or(wait_get)
+        .unify()
+        .or(wait_cancel)
         .unify()
         .boxed();
     let catalog = catalog_list

@@ -10,3 +10,4 @@ mod migrations;
 mod projects;
 mod reads;
 mod support;
+mod waits;

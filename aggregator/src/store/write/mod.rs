@@ -168,6 +168,11 @@ pub(crate) fn queued_ids(inserted: &HashSet<Uuid>) -> Vec<u8> {
 pub(crate) const ENQUEUE: &str =
     "INSERT INTO catalog_queue (event_ids, created_at) VALUES ($1, $2)";
 
+/// Queues the inserted events for wait matching (always: a wait may be registered while
+/// the batch is in flight).
+pub(crate) const ENQUEUE_WAITS: &str =
+    "INSERT INTO wait_queue (event_ids, created_at) VALUES ($1, $2)";
+
 /// `($1,$2,$3),($4,$5,$6)…`: placeholders for `rows` rows of `cols` columns.
 pub fn placeholders(rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 5);

@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
-use super::{Bulk, ENQUEUE, Found, Lookups, Writes, kind_of, queued_ids};
+use super::{Bulk, ENQUEUE, ENQUEUE_WAITS, Found, Lookups, Writes, kind_of, queued_ids};
 
 /// Column-wise copy of a list: one array per column, as `UNNEST` takes them.
 fn column<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
@@ -162,9 +162,17 @@ impl Bulk for Postgres {
             .execute(&mut *conn)
             .await?;
         }
-        if writes.catalog && !inserted.is_empty() {
-            sqlx::query(ENQUEUE)
-                .bind(queued_ids(&inserted))
+        if !inserted.is_empty() {
+            let ids = queued_ids(&inserted);
+            if writes.catalog {
+                sqlx::query(ENQUEUE)
+                    .bind(&ids)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query(ENQUEUE_WAITS)
+                .bind(ids)
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;

@@ -8,8 +8,8 @@ use sqlx::{AssertSqlSafe, Row, Sqlite};
 use uuid::Uuid;
 
 use super::{
-    Bulk, ENQUEUE, Found, Lookups, ROWS_PER_STATEMENT, Writes, anonymous_placeholders, kind_of,
-    queued_ids,
+    Bulk, ENQUEUE, ENQUEUE_WAITS, Found, Lookups, ROWS_PER_STATEMENT, Writes,
+    anonymous_placeholders, kind_of, queued_ids,
 };
 
 impl Bulk for Sqlite {
@@ -166,9 +166,17 @@ impl Bulk for Sqlite {
             }
             query.execute(&mut *conn).await?;
         }
-        if writes.catalog && !inserted.is_empty() {
-            sqlx::query(ENQUEUE)
-                .bind(queued_ids(&inserted))
+        if !inserted.is_empty() {
+            let ids = queued_ids(&inserted);
+            if writes.catalog {
+                sqlx::query(ENQUEUE)
+                    .bind(&ids)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query(ENQUEUE_WAITS)
+                .bind(ids)
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
