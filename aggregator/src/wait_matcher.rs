@@ -38,6 +38,10 @@ async fn contact_of(store: &Store, wait: &WaitRow) -> Result<Option<Uuid>, Store
 }
 
 /// Checks queued stored events against open waits once; returns how many waits resolved.
+///
+/// Waits are looked up by the identifiers of the events' contacts (every identifier linked
+/// to them now, and the contact id itself), so the cost follows the batch, not the number
+/// of open waits.
 pub async fn match_pass(store: &Store, now: i64) -> Result<usize, StoreError> {
     let queued = store.wait_queue(QUEUE_ROWS).await?;
     if queued.is_empty() {
@@ -50,31 +54,42 @@ pub async fn match_pass(store: &Store, now: i64) -> Result<usize, StoreError> {
     }
     let ids: Vec<Uuid> = queued.into_iter().flat_map(|(_, ids)| ids).collect();
     let events = store.wait_candidates(&ids).await?;
+    let mut contacts: Vec<Uuid> = events.iter().filter_map(|e| e.contact_id).collect();
+    contacts.sort_unstable();
+    contacts.dedup();
+    // (kind, value) → contact, for every identifier of the batch's contacts.
+    let mut identities: HashMap<(String, String), Uuid> = contacts
+        .iter()
+        .map(|c| (("contact_id".to_owned(), c.hyphenated().to_string()), *c))
+        .collect();
+    for (contact, kind, value) in store.identifiers_of(&contacts).await? {
+        identities.insert((kind, value), contact);
+    }
+    let mut values_of: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for ((_, value), contact) in &identities {
+        values_of.entry(*contact).or_default().push(value.clone());
+    }
     let mut by_name: BTreeMap<(&str, &str), Vec<&WaitCandidate>> = BTreeMap::new();
-    for e in &events {
+    for e in events.iter().filter(|e| e.contact_id.is_some()) {
         by_name
             .entry((e.project_id.as_str(), e.event.as_str()))
             .or_default()
             .push(e);
     }
     let mut transitions = Vec::new();
-    let mut contacts: HashMap<(String, String, String), Option<Uuid>> = HashMap::new();
     for ((project, event), candidates) in &by_name {
-        for wait in store.open_waits(project, event).await? {
-            let key = (
-                wait.project_id.clone(),
-                wait.identity_type.clone(),
-                wait.identity_value.clone(),
-            );
-            let contact = match contacts.get(&key) {
-                Some(contact) => *contact,
-                None => {
-                    let contact = contact_of(store, &wait).await?;
-                    contacts.insert(key, contact);
-                    contact
-                }
+        let mut values: Vec<String> = candidates
+            .iter()
+            .filter_map(|e| e.contact_id)
+            .flat_map(|c| values_of.get(&c).into_iter().flatten().cloned())
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        for wait in store.open_waits_for(project, event, &values).await? {
+            let key = (wait.identity_type.clone(), wait.identity_value.clone());
+            let Some(contact) = identities.get(&key).copied() else {
+                continue;
             };
-            let Some(contact) = contact else { continue };
             if let Some(event) = waits::first_match(&wait, contact, candidates.iter().copied()) {
                 let done = waits::received(&wait, event, now);
                 transitions.push(Transition {

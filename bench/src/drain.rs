@@ -41,7 +41,7 @@ pub async fn run(
         "rows/s",
         schema,
     );
-    let sqlite_drain = drain(plan, None, &[], true).await?;
+    let sqlite_drain = drain(plan, None, &[], true, 0).await?;
     findings.rate("aggregator draining into SQLite", "events/s", sqlite_drain);
     findings.at_least(
         "aggregator / SQLite append ceiling",
@@ -56,7 +56,7 @@ pub async fn run(
         "SQLite: append {append:.0} rows/s, own schema {schema:.0} rows/s, aggregator {sqlite_drain:.0} events/s"
     );
     if let Some(dir) = baseline {
-        let before = with_binaries(dir, drain(plan, None, &[], false)).await?;
+        let before = with_binaries(dir, drain(plan, None, &[], false, 0)).await?;
         findings.rate(
             "earlier release's aggregator draining into SQLite",
             "events/s",
@@ -70,6 +70,7 @@ pub async fn run(
         eprintln!("SQLite: earlier release {before:.0} events/s");
     }
     catalog_cost(plan, None, sqlite_drain, "SQLite", findings).await?;
+    waits_cost(plan, sqlite_drain, findings).await?;
 
     let Some(copy_db) = PgDatabase::create().await else {
         findings.note("PostgreSQL", "not reachable; skipped");
@@ -89,7 +90,7 @@ pub async fn run(
         schema,
     );
     let drain_db = PgDatabase::require().await;
-    let pg_drain = drain(plan, Some(&drain_db), &[], true).await?;
+    let pg_drain = drain(plan, Some(&drain_db), &[], true, 0).await?;
     findings.rate("aggregator draining into PostgreSQL", "events/s", pg_drain);
     findings.at_least("aggregator / PostgreSQL COPY ceiling", pg_drain / copy, 0.5);
     findings.note(
@@ -103,7 +104,7 @@ pub async fn run(
     catalog_cost(plan, Some(&off_db), pg_drain, "PostgreSQL", findings).await?;
     if let Some(dir) = baseline {
         let db = PgDatabase::require().await;
-        let before = with_binaries(dir, drain(plan, Some(&db), &[], false)).await?;
+        let before = with_binaries(dir, drain(plan, Some(&db), &[], false, 0)).await?;
         findings.rate(
             "earlier release's aggregator draining into PostgreSQL",
             "events/s",
@@ -131,6 +132,7 @@ async fn catalog_cost(
         postgres,
         &[("SENDREALM_CATALOG__ENABLED", "false")],
         false,
+        0,
     )
     .await?;
     findings.rate(
@@ -147,6 +149,72 @@ async fn catalog_cost(
     Ok(())
 }
 
+/// Open waits the waits phase registers before draining.
+const OPEN_WAITS: usize = 100_000;
+
+/// The drain again with 100 000 open waits for the drained event name (for other
+/// contacts, so none resolves): what matching costs the drain.
+async fn waits_cost(plan: &Plan, without: f64, findings: &mut Findings) -> anyhow::Result<()> {
+    let with_waits = drain(plan, None, &[], true, OPEN_WAITS).await?;
+    findings.rate(
+        "aggregator draining into SQLite with 100 000 open waits",
+        "events/s",
+        with_waits,
+    );
+    findings.note(
+        "drain with 100 000 open waits / without (SQLite)",
+        format!("{:.2}", with_waits / without),
+    );
+    eprintln!("SQLite: {OPEN_WAITS} open waits {with_waits:.0} events/s");
+    Ok(())
+}
+
+/// Registers `n` open waits for `event` in a project, straight into the database.
+async fn insert_open_waits(
+    url: &str,
+    project_id: &str,
+    event: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+    let now = Timestamp::now().unix_millis();
+    let far = now + 30 * 86_400_000;
+    const COLUMNS: &str = "id, project_id, event, identity_type, identity_value, match_json, \
+         after_at, timeout_at, metadata, request_hash, status, created_at";
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        let sql = format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             INSERT INTO waits ({COLUMNS}) SELECT 'bench-' || i, $2, $3, 'email', \
+             'waiter' || i || '@example.com', '{{}}', 0, $4, '{{}}', 'bench', 'waiting', $5 FROM n"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(n as i64)
+            .bind(project_id)
+            .bind(event)
+            .bind(far)
+            .bind(now)
+            .execute(&mut conn)
+            .await?;
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let sql = format!(
+            "INSERT INTO waits ({COLUMNS}) SELECT 'bench-' || i, $2, $3, 'email', \
+             'waiter' || i || '@example.com', '{{}}', 0, $4, '{{}}', 'bench', 'waiting', $5 \
+             FROM generate_series(1, $1::int8) AS i"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(n as i64)
+            .bind(project_id)
+            .bind(event)
+            .bind(far)
+            .bind(now)
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Runs a phase with the binaries of `dir` (an earlier release) in place of the built ones.
 async fn with_binaries<T>(
     dir: &Path,
@@ -160,12 +228,14 @@ async fn with_binaries<T>(
 
 /// Pre-fills a fresh stream with events of a fresh project, then times an aggregator
 /// (started with `env`) draining it into SQLite (or the given PostgreSQL database). With
-/// `catalog`, the drain ends only once the catalog counts every event too. Events/s.
+/// `catalog`, the drain ends only once the catalog counts every event too; with
+/// `open_waits`, that many waits are open for the drained event name. Events/s.
 pub async fn drain(
     plan: &Plan,
     postgres: Option<&PgDatabase>,
     env: &[(&str, &str)],
     catalog: bool,
+    open_waits: usize,
 ) -> anyhow::Result<f64> {
     let nats = NatsServer::start();
     let cli = match postgres {
@@ -223,6 +293,15 @@ pub async fn drain(
         while let Some(ack) = inflight.next().await {
             ack?;
         }
+    }
+    if open_waits > 0 {
+        insert_open_waits(
+            &cli.database_url(),
+            &project.id,
+            "order.completed",
+            open_waits,
+        )
+        .await?;
     }
     let mut settings = plan.aggregator_settings();
     settings.extend_from_slice(env);

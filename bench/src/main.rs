@@ -63,6 +63,9 @@ pub struct Cli {
     /// (e.g. while profiling it).
     #[arg(long, value_name = "BACKEND")]
     drain_only: Option<String>,
+    /// With `--drain-only`: this many waits are open for the drained event name.
+    #[arg(long, default_value_t = 0)]
+    open_waits: usize,
     /// Only run agent and aggregator (SQLite) together at this many events/s and print
     /// where the time goes (e.g. while tuning the aggregator).
     #[arg(long, value_name = "RATE")]
@@ -170,13 +173,13 @@ fn main() -> anyhow::Result<()> {
         let plan = Plan::of(&cli);
         return runtime.block_on(async {
             let rate = if backend == "postgres" {
-                drain::drain(&plan, Some(&PgDatabase::require().await), &[], true).await?
+                drain::drain(&plan, Some(&PgDatabase::require().await), &[], true, cli.open_waits).await?
             } else {
-                drain::drain(&plan, None, &[], true).await?
+                drain::drain(&plan, None, &[], true, cli.open_waits).await?
             };
             println!(
-                "aggregator drained {} events into {backend}: {rate:.0} events/s",
-                plan.drain_events
+                "aggregator drained {} events into {backend} with {} open waits: {rate:.0} events/s",
+                plan.drain_events, cli.open_waits
             );
             Ok(())
         });

@@ -21,8 +21,9 @@ CREATE TABLE waits (
     event_occurred_at  BIGINT,
     created_at         BIGINT NOT NULL
 );
--- Open waits only: matching looks them up by (project, event), timeouts by due time.
-CREATE INDEX waits_open ON waits (project_id, event) WHERE status = 'waiting';
+-- Open waits only: matching looks them up by (project, event, identifier), timeouts by
+-- due time.
+CREATE INDEX waits_open ON waits (project_id, event, identity_value) WHERE status = 'waiting';
 CREATE INDEX waits_due ON waits (timeout_at) WHERE status = 'waiting';
 CREATE INDEX waits_created ON waits (project_id, created_at);
 

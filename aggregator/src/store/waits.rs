@@ -92,6 +92,65 @@ impl Store {
             .await?))
     }
 
+    /// The open waits for an event name in a project registered with one of `values` (an
+    /// email, an external id or a contact id; the caller checks the identifier's kind).
+    pub async fn open_waits_for(
+        &self,
+        project_id: &str,
+        event: &str,
+        values: &[String],
+    ) -> Result<Vec<WaitRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(ROWS_PER_STATEMENT / 2) {
+            let list = (0..chunk.len())
+                .map(|i| format!("${}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT * FROM waits WHERE project_id = $1 AND event = $2 \
+                 AND identity_value IN ({list}) AND status = 'waiting'"
+            );
+            let rows: Vec<WaitRow> = on_pool!(self, |pool| {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(project_id)
+                    .bind(event);
+                for value in chunk {
+                    query = query.bind(value);
+                }
+                query.fetch_all(pool).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Every identifier of these contacts: (contact, kind, value).
+    pub async fn identifiers_of(
+        &self,
+        contacts: &[Uuid],
+    ) -> Result<Vec<(Uuid, String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
+            let list = (0..chunk.len())
+                .map(|i| format!("${}", i + 1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT contact_id, kind, value FROM contact_identifiers \
+                 WHERE contact_id IN ({list})"
+            );
+            let rows: Vec<(Uuid, String, String)> = on_pool!(self, |pool| {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+                for contact in chunk {
+                    query = query.bind(*contact);
+                }
+                query.fetch_all(pool).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     /// Open waits due at `before` (ms), earliest first.
     pub async fn due_waits(&self, before: i64, limit: i64) -> Result<Vec<WaitRow>, StoreError> {
         const SQL: &str = "SELECT * FROM waits WHERE status = 'waiting' AND timeout_at <= $1 \
