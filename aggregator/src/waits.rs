@@ -89,7 +89,12 @@ pub struct Registration {
 pub fn parse(body: &[u8]) -> Result<Registration, Invalid> {
     use sha2::Digest as _;
     let request: WaitRequest = validate::parse_json(body)?;
-    let hash = hex::encode(sha2::Sha256::digest(body));
+    // Hashed in a canonical form (keys sorted, no spacing): the same registration sent
+    // with other formatting is still the same.
+    let canonical = serde_json::from_slice::<Value>(body)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    let hash = hex::encode(sha2::Sha256::digest(canonical.as_bytes()));
     Ok(Registration {
         project_id: request.project_id.clone(),
         request,

@@ -331,6 +331,18 @@ pub async fn drain(
         .await?;
     }
     let elapsed = t0.elapsed().as_secs_f64();
+    if open_waits > 0 {
+        // Matching trails the drain: say how far behind it finished.
+        let url = cli.database_url();
+        ceilings::wait_until(Duration::from_secs(600), || async {
+            sendrealm_e2e::db::count(&url, "SELECT count(*) FROM wait_queue", &[]).await == 0
+        })
+        .await?;
+        eprintln!(
+            "wait matching caught up {:.1} s after the drain ({open_waits} open waits)",
+            t0.elapsed().as_secs_f64() - elapsed
+        );
+    }
     aggregator.stop();
     // System events (contact.created) were published into the stream while draining; the
     // rate counts the pre-filled events only.

@@ -155,20 +155,25 @@ async fn a_wait_by_email_is_resumed_by_the_linked_external_id_and_published_once
         .await;
     assert_eq!(reply.status, 202);
     // A platform system event resumes a wait too.
-    let mail = json!({"id": "run_1:wait_open", "project_id": project.id,
-        "waiting_for_event_name": "sendrealm.mail.open", "external_id": "u-42",
-        "timeout_at": rfc3339_in(3_600_000)});
+    let mail = json!({"id": "run_1:wait_delivery", "project_id": project.id,
+        "waiting_for_event_name": "sendrealm.mail.delivery", "external_id": "u-42",
+        "match": {"payload.status": "delivered"}, "timeout_at": rfc3339_in(3_600_000)});
     assert_eq!(agg.post("/v1/waits", &token, &mail).await.0, 201);
     let (status, body) = agg
         .post(
             "/v1/system-events",
             &token,
-            &json!({"project_id": project.id, "event": "sendrealm.mail.open",
-                    "email": "olivia@example.com", "payload": {"message_id": "msg_1"}}),
+            &json!({"project_id": project.id, "event": "sendrealm.mail.delivery",
+                    "email": "olivia@example.com",
+                    "payload": {"message_id": "msg_1", "status": "delivered"}}),
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    wait_until(agg, &token, "run_1:wait_open", "received").await;
+    let delivered = wait_until(agg, &token, "run_1:wait_delivery", "received").await;
+    assert_eq!(
+        delivered["resumed_by_event"]["event_name"],
+        "sendrealm.mail.delivery"
+    );
 
     wait::until(SETTLED, "both outcomes on the stream", || async {
         (outcomes(&stack.nats).await.len() >= 2).then_some(())

@@ -39,9 +39,15 @@ fn a_registration_becomes_an_open_wait() {
     assert_eq!(object["outcome_branch"], Value::Null);
     assert_eq!(object["metadata"], json!({"run": "r1"}));
     assert_eq!(object["match"], json!({"payload.currency": "USD"}));
-    // The same body hashes the same: a repeat is recognised.
+    // The same registration hashes the same, however it is formatted.
     let again = register(base()).unwrap();
     assert_eq!(row.request_hash, again.request_hash);
+    let spaced = serde_json::to_string_pretty(&base()).unwrap();
+    let spaced = parse(spaced.as_bytes())
+        .unwrap()
+        .into_row(NOW, 90 * DAY)
+        .unwrap();
+    assert_eq!(row.request_hash, spaced.request_hash);
 }
 
 #[test]

@@ -73,7 +73,10 @@ async fn waits_resolve_once_from_the_queue_the_look_back_or_the_timer(backend: B
     assert_eq!(candidates.len(), 2);
     assert!(candidates.iter().all(|c| c.contact_id == Some(contact)));
 
-    assert_eq!(wait_matcher::match_pass(store, now).await.unwrap(), 1);
+    assert_eq!(
+        wait_matcher::match_pass(store, now).await.unwrap().resolved,
+        1
+    );
     let resolved = store.wait("w-queue").await.unwrap().unwrap();
     assert_eq!(resolved.status, waits::RECEIVED);
     assert_eq!(resolved.event_id.as_deref(), Some(usd.event.id.as_str()));
@@ -156,7 +159,10 @@ async fn waits_resolve_once_from_the_queue_the_look_back_or_the_timer(backend: B
         )],
     )
     .await;
-    assert_eq!(wait_matcher::match_pass(store, now).await.unwrap(), 0);
+    assert_eq!(
+        wait_matcher::match_pass(store, now).await.unwrap().resolved,
+        0
+    );
     assert!(store.wait_queue(10).await.unwrap().is_empty());
 
     // Retention removes waits registered before the cut.
