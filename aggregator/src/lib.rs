@@ -27,6 +27,7 @@
 //! * [`metrics`]: the service counters.
 //! * [`figures`]: per-project figures for the backoffice, kept in the database.
 //! * [`reports`]: the agents' refusal reports, added to those figures.
+//! * [`pull`]: the loop of a durable pull consumer (dead letters, reports).
 //! * [`service`]: wiring it all together, with ordered shutdown.
 //! * [`cli`], [`dlq_cli`], [`tokens_cli`]: the admin commands.
 
@@ -46,6 +47,7 @@ pub mod outbox;
 pub mod plan;
 pub mod policies;
 pub mod projects;
+pub mod pull;
 pub mod reports;
 pub mod retention;
 pub mod service;

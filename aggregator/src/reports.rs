@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::AckPolicy, consumer::pull};
-use futures::StreamExt as _;
 use sendrealm_common::stats::RefusalReport;
 use tokio_util::sync::CancellationToken;
 
@@ -66,35 +65,13 @@ async fn session(
         )
         .await
         .map_err(|e| format!("reports consumer: {e}"))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(100)
-        .heartbeat(Duration::from_secs(5))
-        .messages()
-        .await
-        .map_err(|e| format!("reports pull: {e}"))?;
-    loop {
-        let next = tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            next = messages.next() => next,
-        };
-        let message = match next {
-            None => return Err("reports stream ended".into()),
-            Some(Err(error)) => {
-                use async_nats::jetstream::consumer::pull::MessagesErrorKind;
-                if error.kind() == MessagesErrorKind::MissingHeartbeat {
-                    continue;
-                }
-                return Err(format!("reports pull: {error}"));
-            }
-            Some(Ok(message)) => message,
-        };
+    crate::pull::each_message(consumer, "reports", stop, |message| async move {
         let report: RefusalReport = match serde_json::from_slice(&message.payload) {
             Ok(report) => report,
             Err(error) => {
                 tracing::warn!(%error, subject = %message.subject, "Unreadable refusal report; skipped.");
                 let _ = message.ack().await;
-                continue;
+                return;
             }
         };
         // The agent's id for the report; the stream position when it sent none.
@@ -106,14 +83,8 @@ async fn session(
             },
         };
         let hour = figures::hour_of(report.at_ms);
-        let added = store
-            .add_figures(
-                hour,
-                &deltas_of(&report),
-                Some(&id).filter(|i| !i.is_empty()).map(String::as_str),
-            )
-            .await;
-        match added {
+        let report_id = Some(id.as_str()).filter(|i| !i.is_empty());
+        match store.add_figures(hour, &deltas_of(&report), report_id).await {
             Ok(_) => {
                 let _ = message.ack().await;
             }
@@ -124,7 +95,8 @@ async fn session(
                     .await;
             }
         }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

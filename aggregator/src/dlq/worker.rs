@@ -9,7 +9,6 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, AckKind};
-use futures::StreamExt;
 use sendrealm_common::event::Timestamp;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -98,35 +97,13 @@ impl Worker {
             })
             .await
             .map_err(|e| format!("advisory consumer: {e}"))?;
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(100)
-            .heartbeat(Duration::from_secs(5))
-            .messages()
-            .await
-            .map_err(|e| format!("advisory pull: {e}"))?;
-        loop {
-            let next = tokio::select! {
-                _ = stop.cancelled() => return Ok(()),
-                next = messages.next() => next,
-            };
-            let message = match next {
-                None => return Err("advisory stream ended".into()),
-                Some(Err(error)) => {
-                    use async_nats::jetstream::consumer::pull::MessagesErrorKind;
-                    if error.kind() == MessagesErrorKind::MissingHeartbeat {
-                        continue;
-                    }
-                    return Err(format!("advisory pull: {error}"));
-                }
-                Some(Ok(message)) => message,
-            };
+        crate::pull::each_message(consumer, "advisory", stop, |message| async move {
             let advisory: Advisory = match serde_json::from_slice(&message.payload) {
                 Ok(advisory) => advisory,
                 Err(error) => {
                     tracing::error!(%error, subject = %message.subject, "Unreadable advisory; skipped.");
                     let _ = message.ack().await;
-                    continue;
+                    return;
                 }
             };
             match self.handle(&advisory).await {
@@ -140,7 +117,8 @@ impl Worker {
                         .await;
                 }
             }
-        }
+        })
+        .await
     }
 
     async fn handle(&self, advisory: &Advisory) -> Result<(), HandleError> {
