@@ -258,3 +258,95 @@ fn nesting_is_counted_outside_strings_only() {
     assert!(nesting_exceeds(r#"{"a":{"b":{"c":1}}}"#, 2));
     assert!(!nesting_exceeds(r#"{"a":{"b":1},"c":{"d":2}}"#, 2));
 }
+
+mod properties {
+    //! The parser and validator over arbitrary input: they answer (an event or a coded
+    //! refusal) and never panic; what they accept is within the limits.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn context() -> EventContext<'static> {
+        EventContext {
+            project_id: "proj_prop",
+            payload_limit_bytes: 2_048,
+            received_at: Timestamp::from_unix_millis(1_780_000_000_000),
+            region: "eu",
+            source: Source::Api,
+        }
+    }
+
+    /// JSON-ish text: arbitrary JSON values and near-misses of an event body.
+    fn bodies() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "[a-zA-Z0-9@._ \\-]{0,20}".prop_map(|s| format!("{s:?}")),
+        ];
+        let value = leaf.prop_recursive(6, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(("[a-z_]{1,12}", inner), 0..6).prop_map(|kv| {
+                    let fields: Vec<String> =
+                        kv.into_iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        });
+        let event = (
+            prop_oneof![Just("order.completed".to_owned()), "[a-zA-Z.]{0,20}"],
+            prop::option::of("[a-zA-Z0-9@.+_-]{0,30}"),
+            prop::option::of("[a-zA-Z0-9_-]{0,30}"),
+            prop::option::of(value.clone()),
+            prop::option::of("[0-9TZ:.+-]{0,30}"),
+            prop::option::of("[ -~]{0,40}"),
+        )
+            .prop_map(|(name, email, external, payload, occurred, key)| {
+                let mut fields = vec![format!("\"event\":{name:?}")];
+                if let Some(e) = email {
+                    fields.push(format!("\"email\":{e:?}"));
+                }
+                if let Some(x) = external {
+                    fields.push(format!("\"external_id\":{x:?}"));
+                }
+                if let Some(p) = payload {
+                    fields.push(format!("\"payload\":{p}"));
+                }
+                if let Some(o) = occurred {
+                    fields.push(format!("\"occurred_at\":{o:?}"));
+                }
+                if let Some(k) = key {
+                    fields.push(format!("\"idempotency_key\":{k:?}"));
+                }
+                format!("{{{}}}", fields.join(","))
+            });
+        prop_oneof![event, value, "[ -~]{0,80}"]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn every_body_is_an_event_or_a_coded_refusal(body in bodies()) {
+            match parse_request(body.as_bytes()).and_then(|r| validate(r, &context())) {
+                Ok(event) => {
+                    prop_assert!(event.payload.get().len() <= 2_048);
+                    prop_assert!(!event.event.starts_with(RESERVED_PREFIX));
+                    prop_assert!(event.email.is_some() || event.external_id.is_some() || event.contact_id.is_some());
+                    prop_assert!(event.payload.get().starts_with('{'), "payload is an object");
+                }
+                Err(invalid) => {
+                    let status = invalid.code.status();
+                    prop_assert!((400..500).contains(&status), "{invalid:?}");
+                    prop_assert!(!invalid.message.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_request(&bytes).and_then(|r| validate(r, &context()));
+        }
+    }
+}
