@@ -5,7 +5,6 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::write::{ROWS_PER_STATEMENT, anonymous_placeholders};
 use super::{Store, StoreError, on_pool};
 use crate::catalog::Entry;
 use crate::catalog::fold::{Key, State, Stored};
@@ -261,53 +260,16 @@ impl Store {
         }))
     }
 
-    /// The oldest queued batches of stored events not folded into the catalog yet:
-    /// `(queue row, event ids)`.
+    /// Batches waiting to be folded, oldest first: (queue row, event ids).
     pub async fn catalog_pending(&self, rows: i64) -> Result<Vec<(i64, Vec<Uuid>)>, StoreError> {
-        const SQL: &str = "SELECT id, event_ids FROM catalog_queue ORDER BY id LIMIT $1";
-        let rows: Vec<(i64, Vec<u8>)> = on_pool!(self, |pool| sqlx::query_as(SQL)
-            .bind(rows)
-            .fetch_all(pool)
-            .await?);
-        Ok(rows
-            .into_iter()
-            .map(|(id, bytes)| {
-                let ids = bytes
-                    .chunks_exact(16)
-                    .filter_map(|chunk| Uuid::from_slice(chunk).ok())
-                    .collect();
-                (id, ids)
-            })
-            .collect())
+        self.queued(super::Queue::Catalog, rows).await
     }
 
     /// The stored events of these ids, in store order (those purged since are gone).
     pub async fn stored_for_catalog(&self, ids: &[Uuid]) -> Result<Vec<Stored>, StoreError> {
         const COLUMNS: &str = "seq, id, project_id, event, source, payload, received_at";
         type Row = (i64, Uuid, String, String, String, String, i64);
-        let mut rows: Vec<Row> = Vec::with_capacity(ids.len());
-        match self {
-            Store::Sqlite(pool) => {
-                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "SELECT {COLUMNS} FROM events WHERE id IN {}",
-                        anonymous_placeholders(1, chunk.len())
-                    );
-                    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
-                    for id in chunk {
-                        query = query.bind(*id);
-                    }
-                    rows.extend(query.fetch_all(pool).await?);
-                }
-            }
-            Store::Postgres(pool) => {
-                let sql = format!("SELECT {COLUMNS} FROM events WHERE id = ANY($1)");
-                rows = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-                    .bind(ids)
-                    .fetch_all(pool)
-                    .await?;
-            }
-        }
+        let mut rows: Vec<Row> = self.events_by_id(COLUMNS, ids).await?;
         rows.sort_unstable_by_key(|row| row.0);
         Ok(rows
             .into_iter()

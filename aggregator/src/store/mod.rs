@@ -20,6 +20,7 @@ mod figures;
 mod outbox;
 mod postgres;
 mod projects;
+mod queues;
 pub mod rows;
 mod sessions;
 mod sqlite;
@@ -31,6 +32,7 @@ use sqlx::sqlite::SqlitePool;
 
 pub use catalog::{CatalogFilter, CatalogRow};
 pub use error::StoreError;
+pub use queues::Queue;
 pub use rows::*;
 pub use waits::Transition;
 

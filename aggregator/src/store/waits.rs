@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::write::{ROWS_PER_STATEMENT, anonymous_placeholders};
+use super::write::ROWS_PER_STATEMENT;
 use super::{OutboxRow, Store, StoreError, WaitCandidate, WaitRow, on_pool};
 
 /// One resolution to attempt: the wait as it becomes, and the outcome to publish.
@@ -164,49 +164,12 @@ impl Store {
 
     /// Queued batches of stored events to check, oldest first: (queue row, event ids).
     pub async fn wait_queue(&self, rows: i64) -> Result<Vec<(i64, Vec<Uuid>)>, StoreError> {
-        const SQL: &str = "SELECT id, event_ids FROM wait_queue ORDER BY id LIMIT $1";
-        let rows: Vec<(i64, Vec<u8>)> = on_pool!(self, |pool| sqlx::query_as(SQL)
-            .bind(rows)
-            .fetch_all(pool)
-            .await?);
-        Ok(rows
-            .into_iter()
-            .map(|(id, bytes)| {
-                let ids = bytes
-                    .chunks_exact(16)
-                    .filter_map(|c| Uuid::from_slice(c).ok())
-                    .collect();
-                (id, ids)
-            })
-            .collect())
+        self.queued(super::Queue::Waits, rows).await
     }
 
     /// Stored events by id, as wait matching sees them.
     pub async fn wait_candidates(&self, ids: &[Uuid]) -> Result<Vec<WaitCandidate>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        match self {
-            Store::Sqlite(pool) => {
-                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "SELECT {CANDIDATE_COLUMNS} FROM events WHERE id IN {}",
-                        anonymous_placeholders(1, chunk.len())
-                    );
-                    let mut query = sqlx::query_as::<_, WaitCandidate>(sqlx::AssertSqlSafe(sql));
-                    for id in chunk {
-                        query = query.bind(*id);
-                    }
-                    out.extend(query.fetch_all(pool).await?);
-                }
-            }
-            Store::Postgres(pool) => {
-                let sql = format!("SELECT {CANDIDATE_COLUMNS} FROM events WHERE id = ANY($1)");
-                out = sqlx::query_as::<_, WaitCandidate>(sqlx::AssertSqlSafe(sql))
-                    .bind(ids)
-                    .fetch_all(pool)
-                    .await?;
-            }
-        }
-        Ok(out)
+        self.events_by_id(CANDIDATE_COLUMNS, ids).await
     }
 
     /// A contact's stored events of one name received in `[after, before)`, earliest first
