@@ -84,7 +84,8 @@ pub struct IssuedKey {
     pub key: String,
 }
 
-fn random_hex(bytes: usize) -> Result<String, ProjectError> {
+/// `bytes` random bytes as hex, for keys, tokens and ids.
+pub(crate) fn random_hex(bytes: usize) -> Result<String, ProjectError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| ProjectError::Invalid {
         field: "randomness",

@@ -4,7 +4,7 @@
 
 use sendrealm_common::apikey;
 
-use crate::projects::ProjectError;
+use crate::projects::{ProjectError, random_hex};
 use crate::store::{ServiceTokenRow, Store, StoreError};
 
 /// Prefix of service tokens.
@@ -21,15 +21,6 @@ pub struct IssuedServiceToken {
     pub id: String,
     /// The token; shown once.
     pub token: String,
-}
-
-fn random_hex(bytes: usize) -> Result<String, ProjectError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| ProjectError::Invalid {
-        field: "randomness",
-        reason: e.to_string(),
-    })?;
-    Ok(hex::encode(buf))
 }
 
 /// Issues a token for the service `name`.

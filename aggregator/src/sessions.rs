@@ -131,9 +131,7 @@ pub fn liveness(row: &SessionRow, now: i64) -> Liveness {
 }
 
 fn random_hex(bytes: usize) -> Result<String, String> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| e.to_string())?;
-    Ok(hex::encode(buf))
+    crate::projects::random_hex(bytes).map_err(|e| e.to_string())
 }
 
 /// Opens a session for `role` at `now`.
@@ -247,12 +245,7 @@ pub async fn issue_owner_token(
     project_id: &str,
     now: i64,
 ) -> Result<IssuedToken, ProjectError> {
-    let random = |n| {
-        random_hex(n).map_err(|reason| ProjectError::Invalid {
-            field: "randomness",
-            reason,
-        })
-    };
+    let random = crate::projects::random_hex;
     store
         .project(project_id)
         .await?
