@@ -77,21 +77,6 @@ impl Store {
             .await?))
     }
 
-    /// The open waits for an event name in a project.
-    pub async fn open_waits(
-        &self,
-        project_id: &str,
-        event: &str,
-    ) -> Result<Vec<WaitRow>, StoreError> {
-        const SQL: &str = "SELECT * FROM waits WHERE project_id = $1 AND event = $2 \
-             AND status = 'waiting'";
-        Ok(on_pool!(self, |pool| sqlx::query_as(SQL)
-            .bind(project_id)
-            .bind(event)
-            .fetch_all(pool)
-            .await?))
-    }
-
     /// The open waits for an event name in a project registered with one of `values` (an
     /// email, an external id or a contact id; the caller checks the identifier's kind).
     pub async fn open_waits_for(

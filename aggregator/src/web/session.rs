@@ -1,8 +1,6 @@
 //! The browser side of sessions: the cookie, the CSRF checks of forms, and the headers every
 //! page carries. Deciding who a session is lives in [`crate::sessions`].
 
-use std::sync::Arc;
-
 use sendrealm_common::error_code::ErrorCode;
 use sendrealm_common::event::Timestamp;
 use warp::Filter;
@@ -32,16 +30,6 @@ pub struct Credentials {
     pub csrf_header: Option<String>,
     /// Whether the browser says the request came from another site (`Sec-Fetch-Site`).
     pub cross_site: bool,
-}
-
-impl Credentials {
-    /// Credentials of a bare `Authorization` header (tests, tools).
-    pub fn bearer(authorization: Option<String>) -> Self {
-        Credentials {
-            authorization,
-            ..Credentials::default()
-        }
-    }
 }
 
 /// The session cookie's name under this configuration.
@@ -178,9 +166,6 @@ pub fn see_other(location: &str) -> Response {
     secure_headers(headers);
     response
 }
-
-/// The state handed to page handlers.
-pub type Shared = Arc<State>;
 
 #[cfg(test)]
 mod tests {

@@ -49,10 +49,28 @@ async fn waits_resolve_once_from_the_queue_the_look_back_or_the_timer(backend: B
     assert_eq!(store.open_wait_count(P).await.unwrap(), 1);
     assert!(store.any_open_wait().await.unwrap());
     assert_eq!(
-        store.open_waits(P, "order.completed").await.unwrap().len(),
+        store
+            .open_waits_for(P, "order.completed", &["ann@example.com".to_owned()])
+            .await
+            .unwrap()
+            .len(),
         1
     );
-    assert!(store.open_waits(P, "other.event").await.unwrap().is_empty());
+    assert!(
+        store
+            .open_waits_for(P, "other.event", &["ann@example.com".to_owned()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .open_waits_for(P, "order.completed", &["bob@example.com".to_owned()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "another contact's identifier finds nothing"
+    );
 
     // Stored events are queued for matching by the write path; a non-matching payload
     // first, then a matching one.
