@@ -104,6 +104,7 @@ pub async fn run(
         js.clone(),
         Arc::clone(&state.refusals),
         config.region.clone(),
+        config.nats.stream.replicas,
         background.clone(),
     ));
 

@@ -62,6 +62,7 @@ pub async fn report(
     js: jetstream::Context,
     refusals: Arc<Refusals>,
     region: String,
+    replicas: usize,
     stop: CancellationToken,
 ) {
     let agent = agent_name();
@@ -76,7 +77,7 @@ pub async fn report(
         let counts = refusals.take();
         if !counts.is_empty() {
             if !stream_ready {
-                stream_ready = sendrealm_common::service::ensure_stats_stream(&js)
+                stream_ready = sendrealm_common::service::ensure_stats_stream(&js, replicas)
                     .await
                     .map_err(|error| tracing::debug!(%error, "Stats stream not ready."))
                     .is_ok();

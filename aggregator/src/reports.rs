@@ -31,10 +31,10 @@ pub fn deltas_of(report: &RefusalReport) -> Vec<Delta> {
 }
 
 /// Consumes reports until `stop`, resuming after any interruption.
-pub async fn run(js: jetstream::Context, store: Store, stop: CancellationToken) {
+pub async fn run(js: jetstream::Context, store: Store, replicas: usize, stop: CancellationToken) {
     let mut delay = Duration::from_millis(200);
     while !stop.is_cancelled() {
-        match session(&js, &store, &stop).await {
+        match session(&js, &store, replicas, &stop).await {
             Ok(()) => return,
             Err(error) => tracing::debug!(%error, "Refusal reports interrupted; resuming."),
         }
@@ -49,9 +49,10 @@ pub async fn run(js: jetstream::Context, store: Store, stop: CancellationToken) 
 async fn session(
     js: &jetstream::Context,
     store: &Store,
+    replicas: usize,
     stop: &CancellationToken,
 ) -> Result<(), String> {
-    let stream = sendrealm_common::service::ensure_stats_stream(js).await?;
+    let stream = sendrealm_common::service::ensure_stats_stream(js, replicas).await?;
     let consumer = stream
         .get_or_create_consumer(
             DURABLE,

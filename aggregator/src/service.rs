@@ -93,11 +93,13 @@ pub async fn run(
         store.clone(),
         js.clone(),
         Arc::clone(&outbox),
+        config.nats.stream.replicas,
         background.clone(),
     ));
     let reports_task = tokio::spawn(crate::reports::run(
         js.clone(),
         store.clone(),
+        config.nats.stream.replicas,
         background.clone(),
     ));
     let retention_task = tokio::spawn(retention::run(

@@ -169,14 +169,16 @@ pub async fn timeout_pass(store: &Store, now: i64) -> Result<usize, StoreError> 
     Ok(won.into_iter().filter(|w| *w).count())
 }
 
-/// Makes sure the outcomes' stream exists (the outbox publishes to it).
-pub async fn ensure_stream(js: &jetstream::Context) -> Result<(), String> {
+/// Makes sure the outcomes' stream exists (the outbox publishes to it), with the events
+/// stream's replicas.
+pub async fn ensure_stream(js: &jetstream::Context, replicas: usize) -> Result<(), String> {
     js.get_or_create_stream(jetstream::stream::Config {
         name: WAITS_STREAM.to_owned(),
         subjects: vec![format!("{}.>", waits::OUTCOME_PREFIX)],
         duplicate_window: Duration::from_secs(120),
         allow_message_ttl: true,
         storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas.max(1),
         ..Default::default()
     })
     .await
@@ -189,12 +191,13 @@ pub async fn run(
     store: Store,
     js: jetstream::Context,
     outbox: std::sync::Arc<tokio::sync::Notify>,
+    replicas: usize,
     stop: CancellationToken,
 ) {
     let mut stream_ready = false;
     loop {
         if !stream_ready {
-            stream_ready = ensure_stream(&js)
+            stream_ready = ensure_stream(&js, replicas)
                 .await
                 .map_err(|error| tracing::debug!(%error, "Waits stream not ready."))
                 .is_ok();

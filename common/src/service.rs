@@ -105,8 +105,16 @@ pub async fn connect_nats(config: &NatsConfig, role: &str) -> Result<Client, Nat
             }
         })?;
     }
+    // A comma-separated list seeds a cluster: the client tries them in turn and learns the
+    // rest of the cluster from the server it reaches.
+    let seeds: Vec<&str> = config
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     options
-        .connect(config.url.as_str())
+        .connect(seeds)
         .await
         .map_err(|source| NatsConnectError::Connect {
             url: config.url.clone(),
@@ -217,9 +225,11 @@ pub async fn ensure_events_stream(
 }
 
 /// Returns the stats stream (agents' refusal reports), creating it when missing. Reports
-/// are kept a week: enough for an aggregator that was away to catch up.
+/// are kept a week: enough for an aggregator that was away to catch up. `replicas` follows
+/// the events stream's, so a cluster keeps reports through the loss of a node.
 pub async fn ensure_stats_stream(
     js: &async_nats::jetstream::Context,
+    replicas: usize,
 ) -> Result<async_nats::jetstream::stream::Stream, String> {
     use crate::subjects::{REFUSALS_SUBJECT_PREFIX, STATS_STREAM};
     js.get_or_create_stream(async_nats::jetstream::stream::Config {
@@ -228,6 +238,7 @@ pub async fn ensure_stats_stream(
         max_age: Duration::from_secs(7 * 86_400),
         duplicate_window: Duration::from_secs(120),
         storage: async_nats::jetstream::stream::StorageType::File,
+        num_replicas: replicas.max(1),
         ..Default::default()
     })
     .await

@@ -152,6 +152,11 @@ impl Agent {
         self.service.process.log()
     }
 
+    /// Kills with SIGKILL in place (a crash), leaving a stopped handle behind.
+    pub fn crash(&mut self) {
+        self.service.process.kill();
+    }
+
     /// Stops with SIGTERM and asserts exit status 0.
     pub fn stop(mut self) {
         self.service.process.stop_cleanly();

@@ -56,6 +56,12 @@ impl AdminCli {
         }
     }
 
+    /// The same CLI with one more `SENDREALM_*` setting.
+    pub fn with_setting(mut self, key: &str, value: &str) -> AdminCli {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     /// The database URL.
     pub fn database_url(&self) -> String {
         self.env
@@ -267,6 +273,11 @@ impl Aggregator {
     /// The log so far.
     pub fn log(&self) -> String {
         self.service.process.log()
+    }
+
+    /// The process id (for memory readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.service.process.pid()
     }
 
     /// Stops with SIGTERM and asserts exit status 0.

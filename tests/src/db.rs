@@ -53,6 +53,31 @@ pub async fn count_ids(url: &str, sql: &'static str, ids: &[&str]) -> i64 {
     }
 }
 
+/// The idempotency keys of the stored events named `event`, one entry per row.
+pub async fn stored_keys(url: &str, event: &str) -> Vec<String> {
+    const SQL: &str = "SELECT idempotency_key FROM events WHERE event = $1";
+    let rows: Vec<Option<String>> = if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("open SQLite");
+        sqlx::query_scalar(SQL)
+            .bind(event)
+            .fetch_all(&mut conn)
+            .await
+            .expect("keys query")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .expect("open PostgreSQL");
+        sqlx::query_scalar(SQL)
+            .bind(event)
+            .fetch_all(&mut conn)
+            .await
+            .expect("keys query")
+    };
+    rows.into_iter().flatten().collect()
+}
+
 /// Waits until a count query answers `n`.
 pub async fn wait_count(
     url: &str,

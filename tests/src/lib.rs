@@ -11,6 +11,7 @@
 //! * [`aggregator`]: the real `sendrealm-aggregator` binary: admin CLI (and later the service).
 //! * [`postgres`]: a throwaway PostgreSQL database per test.
 //! * [`db`]: counting stored rows directly.
+//! * [`load`]: load with a ledger of acknowledged keys, for fault tests.
 //! * [`stack`]: nats-server + project + agent (+ aggregator) in one call.
 //! * [`proxy`]: a TCP proxy to cut, to take a database away mid-test.
 //! * [`wait`]: waiting on a condition with a deadline (never a bare sleep).
@@ -19,6 +20,7 @@ pub mod agent;
 pub mod aggregator;
 pub mod browser;
 pub mod db;
+pub mod load;
 pub mod nats;
 pub mod pages;
 pub mod postgres;

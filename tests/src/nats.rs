@@ -139,6 +139,64 @@ impl NatsServer {
         }
     }
 
+    /// SIGKILL (a crash), keeping its port and store for [`restart`](Self::restart).
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    /// Starts `size` servers clustered with each other (JetStream on each, server names
+    /// `node-0`…) and waits until JetStream answers on every one of them.
+    pub async fn start_cluster(size: usize) -> Vec<NatsServer> {
+        let client_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let routes = route_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let servers: Vec<NatsServer> = (0..size)
+            .map(|i| {
+                let args = [
+                    "-n".to_owned(),
+                    format!("node-{i}"),
+                    "--cluster_name".to_owned(),
+                    "sendrealm-test".to_owned(),
+                    "--cluster".to_owned(),
+                    format!("nats://127.0.0.1:{}", route_ports[i]),
+                    "--routes".to_owned(),
+                    routes.clone(),
+                ];
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                Self::start_on_port(client_ports[i], &args)
+            })
+            .collect();
+        for server in &servers {
+            let js = server.jetstream().await;
+            wait::until(START_TIMEOUT * 3, "the cluster's JetStream", || async {
+                js.query_account().await.ok().map(|_| ())
+            })
+            .await;
+        }
+        servers
+    }
+
+    fn start_on_port(port: u16, extra_args: &[&str]) -> NatsServer {
+        let dir = tempfile::Builder::new()
+            .prefix("sendrealm-nats-")
+            .tempdir()
+            .expect("temp dir");
+        let mut server = NatsServer {
+            process: None,
+            dir,
+            port,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
     /// Starts it again on the same port with the same store.
     pub fn restart(&mut self) {
         self.stop();
@@ -156,6 +214,23 @@ impl NatsServer {
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         async_nats::jetstream::new(self.client().await)
     }
+}
+
+/// A loopback port free right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The client URLs of a cluster, comma-separated (the services' `nats.url`).
+pub fn cluster_url(servers: &[NatsServer]) -> String {
+    servers
+        .iter()
+        .map(NatsServer::url)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn read_ports_file(dir: &std::path::Path) -> Option<String> {

@@ -131,6 +131,23 @@ impl Drop for Process {
     }
 }
 
+/// Resident memory of a process, MB: now (`VmRSS`) and its peak so far (`VmHWM`).
+pub fn rss_mb(pid: Option<u32>) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 /// A service binary (agent or aggregator) started from `SENDREALM_*` settings only, with
 /// its log and its address file in a temp dir of its own.
 pub struct Service {

@@ -113,4 +113,23 @@ impl Pipeline {
     pub fn database_url(&self) -> String {
         self.stack.cli.database_url()
     }
+
+    /// Waits until the aggregator's consumer has nothing left: every message in the stream
+    /// delivered and acknowledged (stored, or dead-lettered).
+    pub async fn drained(&self, timeout: std::time::Duration) {
+        drained(&self.stack.nats, timeout).await;
+    }
+}
+
+/// Waits until the aggregator's consumer on `nats` has nothing pending or unacknowledged.
+pub async fn drained(nats: &NatsServer, timeout: std::time::Duration) {
+    let js = nats.jetstream().await;
+    crate::wait::until(timeout, "the aggregator to drain the stream", || async {
+        let stream = js.get_stream(DEFAULT_STREAM).await.ok()?;
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer("sendrealm-aggregator").await.ok()?;
+        let info = consumer.info().await.ok()?;
+        (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+    })
+    .await;
 }
