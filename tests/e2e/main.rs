@@ -12,6 +12,7 @@ mod dashboard;
 mod delivery;
 mod dlq;
 mod faults;
+mod fuzz;
 mod idempotency;
 mod identity;
 mod ingest;
