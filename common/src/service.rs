@@ -17,8 +17,15 @@ pub const CLI_LOG_FILTER: &str = "warn";
 /// `SENDREALM_LOG_FORMAT=json` (as the systemd units set), human-readable otherwise.
 /// Logs go to stderr.
 pub fn init_tracing(default_filter: &str) {
-    let filter =
+    let mut filter =
         EnvFilter::try_from_env("SENDREALM_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // warp reports each malformed HTTP request from a client as an ERROR: anyone could
+    // fill the log. It is the client's mistake, so it stays out unless asked for by name.
+    if !std::env::var("SENDREALM_LOG").is_ok_and(|f| f.contains("warp::server"))
+        && let Ok(directive) = "warp::server=off".parse()
+    {
+        filter = filter.add_directive(directive);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

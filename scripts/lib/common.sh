@@ -90,6 +90,26 @@ pg_answers() {
   fi
 }
 
+# Makes sure schemathesis (PyPI) is installed in its own virtualenv under .tools/, for the
+# contract test. The version is pinned: a new release may generate different requests.
+SCHEMATHESIS_VERSION="4.32.5"
+SCHEMATHESIS_DIR="$SENDREALM_ROOT/.tools/schemathesis"
+ensure_schemathesis() {
+  SCHEMATHESIS_BIN="$SCHEMATHESIS_DIR/bin/schemathesis"
+  if [ -x "$SCHEMATHESIS_BIN" ] && "$SCHEMATHESIS_BIN" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    export SCHEMATHESIS_BIN
+    return 0
+  fi
+  local python
+  python=$(command -v python3 || command -v python) || return 1
+  say "Installing schemathesis $SCHEMATHESIS_VERSION (PyPI) into .tools/schemathesis"
+  rm -rf "$SCHEMATHESIS_DIR"
+  "$python" -m venv "$SCHEMATHESIS_DIR" || return 1
+  "$SCHEMATHESIS_DIR/bin/pip" install --quiet --disable-pip-version-check \
+    "schemathesis==$SCHEMATHESIS_VERSION" || return 1
+  export SCHEMATHESIS_BIN
+}
+
 # Makes sure headless Chromium is available for the page tests (Debian package chromium).
 ensure_chromium() {
   if [ -n "${CHROMIUM_BIN:-}" ] && [ -x "$CHROMIUM_BIN" ]; then return 0; fi

@@ -8,6 +8,7 @@ mod batch;
 mod bench;
 mod catalog;
 mod config_files;
+mod contract;
 mod dashboard;
 mod delivery;
 mod dlq;

@@ -37,8 +37,10 @@ pub async fn dlq_counts(state: Arc<State>, credentials: Credentials) -> Response
             .collect();
         Ok(json(
             200,
-            serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-                .unwrap_or_default(),
+            serde_json::to_vec(
+                &serde_json::json!({"object": "list", "data": data, "has_more": false}),
+            )
+            .unwrap_or_default(),
         ))
     })
     .await

@@ -178,10 +178,14 @@ async fn list(
     // An identifier that names no contact matches no event.
     let contact_id = match (query.contact_id, query.external_id, query.email) {
         (Some(contact_id), _, _) => {
-            match parse_uuid(sendrealm_common::id::parse_contact_id(&contact_id)) {
-                Some(contact_id) => Some(contact_id),
-                None => return Ok(page(&[], false)),
-            }
+            let parsed = parse_uuid(sendrealm_common::id::parse_contact_id(&contact_id));
+            Some(parsed.ok_or_else(|| {
+                ApiError::param(
+                    ErrorCode::InvalidRequest,
+                    "contact_id",
+                    "`contact_id` must be a contact id (a UUID)",
+                )
+            })?)
         }
         (None, Some(external_id), _) => {
             match resolve(state, project_id.as_deref(), "external_id", &external_id).await? {
@@ -191,7 +195,7 @@ async fn list(
         }
         (None, None, Some(email)) => {
             let email = identity::normalize_email(&email).map_err(|p| {
-                ApiError::param(ErrorCode::InvalidEmail, "email", format!("`email` {p}"))
+                ApiError::param(ErrorCode::InvalidRequest, "email", format!("`email` {p}"))
             })?;
             match resolve(state, project_id.as_deref(), "email", &email).await? {
                 Some(contact) => Some(contact),

@@ -9,6 +9,7 @@ pub mod events;
 pub mod health;
 pub mod internal;
 pub mod pages;
+pub mod query;
 pub mod replays;
 pub mod reply;
 pub mod session;
@@ -137,7 +138,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<events::EventQuery>())
+        .and(query::query::<events::EventQuery>())
         .then(events::list_events);
     let one = warp::path!("v1" / "events" / String)
         .and(warp::get())
@@ -163,19 +164,19 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<catalog::ListQuery>())
+        .and(query::query::<catalog::ListQuery>())
         .then(catalog::list);
     let catalog_one = warp::path!("v1" / "catalog" / String)
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<catalog::EntryQuery>())
+        .and(query::query::<catalog::EntryQuery>())
         .then(catalog::one);
     let catalog_decide = warp::path!("v1" / "catalog" / String / "pii" / String)
         .and(warp::post())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<catalog::EntryQuery>())
+        .and(query::query::<catalog::EntryQuery>())
         .and(warp::body::content_length_limit(16 * 1024))
         .and(warp::body::bytes())
         .then(catalog::decide);
@@ -183,7 +184,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<catalog::ListQuery>())
+        .and(query::query::<catalog::ListQuery>())
         .then(catalog::backoffice);
     let form = || {
         warp::body::content_length_limit(FORM_LIMIT_BYTES).and(warp::body::form::<session::Form>())
@@ -213,19 +214,19 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<dashboard::ListQuery>())
+        .and(query::form_query::<dashboard::ListQuery>())
         .then(dashboard::catalog);
     let dash_event = warp::path!("dashboard" / String / "catalog" / String)
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<dashboard::EventQuery>())
+        .and(query::form_query::<dashboard::EventQuery>())
         .then(dashboard::event);
     let dash_decide = warp::path!("dashboard" / String / "catalog" / String / "pii")
         .and(warp::post())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<dashboard::EventQuery>())
+        .and(query::form_query::<dashboard::EventQuery>())
         .and(form())
         .then(dashboard::decide);
     let bo_home = warp::path!("backoffice")
@@ -253,7 +254,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<dashboard::ListQuery>())
+        .and(query::form_query::<dashboard::ListQuery>())
         .then(staff::catalog);
     let bo_latency = warp::path!("backoffice" / "latency")
         .and(warp::get())
@@ -264,7 +265,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<staff_dead_letters::DeadLetterQuery>())
+        .and(query::form_query::<staff_dead_letters::DeadLetterQuery>())
         .then(staff_dead_letters::dead_letters);
     let bo_replay_all = warp::path!("backoffice" / "dead-letters" / "replay")
         .and(warp::post())
@@ -297,7 +298,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(credentials.clone())
-        .and(warp::query::<staff::ProjectQuery>())
+        .and(query::form_query::<staff::ProjectQuery>())
         .then(staff::project);
     let bo_save_project = warp::path!("backoffice" / "projects" / String)
         .and(warp::post())

@@ -139,6 +139,8 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
             ErrorCode::InvalidRequest,
             "send the body with a Content-Length",
         )
+    } else if let Some(super::query::BadQuery(why)) = rejection.find() {
+        ApiError::new(ErrorCode::InvalidRequest, format!("invalid query: {why}"))
     } else if let Some(invalid) = rejection.find::<warp::reject::InvalidQuery>() {
         ApiError::new(
             ErrorCode::InvalidRequest,
