@@ -188,8 +188,17 @@ async fn failing_events_are_retried_with_growing_backoff_then_dead_lettered_and_
 }
 
 #[tokio::test]
-async fn poison_is_dead_lettered_with_its_error_once() {
-    let pipeline = Pipeline::start(Database::Sqlite, &[], &[], &[]).await;
+async fn poison_is_dead_lettered_with_its_error_once_on_sqlite() {
+    poison_is_dead_lettered_with_its_error_once(Database::Sqlite).await;
+}
+
+#[tokio::test]
+async fn poison_is_dead_lettered_with_its_error_once_on_postgres() {
+    poison_is_dead_lettered_with_its_error_once(Database::postgres().await).await;
+}
+
+async fn poison_is_dead_lettered_with_its_error_once(database: Database) {
+    let pipeline = Pipeline::start(database, &[], &[], &[]).await;
     let stack = &pipeline.stack;
     let js = stack.nats.jetstream().await;
     let subject = event_subject(DEFAULT_SUBJECT_PREFIX, &stack.project.id, "order.completed");
@@ -318,8 +327,18 @@ async fn advisories_emitted_while_no_aggregator_runs_become_records_at_start() {
 }
 
 #[tokio::test]
-async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for() {
-    let pipeline = Pipeline::start(Database::Sqlite, &UNLIMITED, &[], &[]).await;
+async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for_on_sqlite() {
+    five_thousand_events_with_five_percent_poison_are_all_accounted_for(Database::Sqlite).await;
+}
+
+#[tokio::test]
+async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for_on_postgres() {
+    five_thousand_events_with_five_percent_poison_are_all_accounted_for(Database::postgres().await)
+        .await;
+}
+
+async fn five_thousand_events_with_five_percent_poison_are_all_accounted_for(database: Database) {
+    let pipeline = Pipeline::start(database, &UNLIMITED, &[], &[]).await;
     let stack = &pipeline.stack;
     let js = stack.nats.jetstream().await;
     let subject = event_subject(DEFAULT_SUBJECT_PREFIX, &stack.project.id, "mix.test");

@@ -49,9 +49,23 @@ async fn agent_killed_under_load_loses_and_duplicates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aggregator_killed_mid_batch_loses_and_duplicates_nothing() {
+async fn aggregator_killed_mid_batch_on_sqlite() {
+    aggregator_killed_mid_batch(Database::Sqlite, "kill -9 of the aggregator (SQLite)").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregator_killed_mid_batch_on_postgres() {
+    aggregator_killed_mid_batch(
+        Database::postgres().await,
+        "kill -9 of the aggregator (PostgreSQL)",
+    )
+    .await;
+}
+
+/// The aggregator killed while it stores, restarted, and the load goes on.
+async fn aggregator_killed_mid_batch(database: Database, fault: &str) {
     let settings = [("SENDREALM_CONSUMER__BACKOFF_MS", "[500]")];
-    let mut pipeline = Pipeline::start(Database::Sqlite, &UNLIMITED, &[], &settings).await;
+    let mut pipeline = Pipeline::start(database, &UNLIMITED, &[], &settings).await;
     let key = pipeline.stack.project.key.clone();
     let url = pipeline.database_url();
     let load = Load::start(&pipeline.stack.agent.url, &key, LoadConfig::default());
@@ -66,13 +80,7 @@ async fn aggregator_killed_mid_batch_loses_and_duplicates_nothing() {
     pipeline.aggregator =
         Aggregator::start(&pipeline.stack.nats, &pipeline.stack.cli, &settings).await;
     load.wait_for_acks(PROGRESS, PROGRESS_TIMEOUT).await;
-    settle(
-        load,
-        &pipeline.stack.nats,
-        &url,
-        "kill -9 of the aggregator",
-    )
-    .await;
+    settle(load, &pipeline.stack.nats, &url, fault).await;
 }
 
 /// nats-server stopped under load (SIGTERM, or SIGKILL with `crash`), then started again.

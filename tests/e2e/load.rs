@@ -8,7 +8,16 @@ use serde_json::json;
 
 #[tokio::test]
 async fn ten_thousand_events_through_the_pipeline_on_sqlite() {
-    let pipeline = Pipeline::start(Database::Sqlite, &UNLIMITED, &[], &[]).await;
+    ten_thousand_events_through_the_pipeline(Database::Sqlite).await;
+}
+
+#[tokio::test]
+async fn ten_thousand_events_through_the_pipeline_on_postgres() {
+    ten_thousand_events_through_the_pipeline(Database::postgres().await).await;
+}
+
+async fn ten_thousand_events_through_the_pipeline(database: Database) {
+    let pipeline = Pipeline::start(database, &UNLIMITED, &[], &[]).await;
     let stack = &pipeline.stack;
     let mut accepted = 0;
     for batch in 0..20 {

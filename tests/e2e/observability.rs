@@ -41,8 +41,17 @@ fn summary_quantile(scrape: &Scrape, name: &str, labels: &[(&str, &str)], q: f64
 }
 
 #[tokio::test]
-async fn metrics_parse_and_histograms_move_when_events_flow() {
-    let pipeline = Pipeline::start(Database::Sqlite, &[], &[], &[]).await;
+async fn metrics_parse_and_histograms_move_when_events_flow_on_sqlite() {
+    metrics_parse_and_histograms_move_when_events_flow(Database::Sqlite).await;
+}
+
+#[tokio::test]
+async fn metrics_parse_and_histograms_move_when_events_flow_on_postgres() {
+    metrics_parse_and_histograms_move_when_events_flow(Database::postgres().await).await;
+}
+
+async fn metrics_parse_and_histograms_move_when_events_flow(database: Database) {
+    let pipeline = Pipeline::start(database, &[], &[], &[]).await;
     let stack = &pipeline.stack;
     let before = parse(&stack.agent.get("/metrics").await.unwrap().text);
     let events = [("route", "events"), ("status", "2xx")];

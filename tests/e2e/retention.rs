@@ -7,9 +7,24 @@ use sendrealm_e2e::wait;
 use serde_json::json;
 
 #[tokio::test]
-async fn short_retention_removes_old_events_from_db_and_stream_only_for_that_project() {
+async fn short_retention_removes_old_events_from_db_and_stream_only_for_that_project_on_sqlite() {
+    short_retention_removes_old_events_from_db_and_stream_only_for_that_project(Database::Sqlite)
+        .await;
+}
+
+#[tokio::test]
+async fn short_retention_removes_old_events_from_db_and_stream_only_for_that_project_on_postgres() {
+    short_retention_removes_old_events_from_db_and_stream_only_for_that_project(
+        Database::postgres().await,
+    )
+    .await;
+}
+
+async fn short_retention_removes_old_events_from_db_and_stream_only_for_that_project(
+    database: Database,
+) {
     let pipeline = Pipeline::start(
-        Database::Sqlite,
+        database,
         &["--retention-secs", "3"],
         &[],
         &[("SENDREALM_RETENTION__PURGE_INTERVAL_SECS", "1")],
