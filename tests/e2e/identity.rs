@@ -132,10 +132,10 @@ async fn email_then_external_id_then_contact_id_is_one_contact(database: Databas
             ADMIN_TOKEN,
         )
         .await;
+    let listed = page["data"].as_array().unwrap();
+    assert!(!listed.is_empty(), "{page}");
     assert!(
-        page["data"]
-            .as_array()
-            .unwrap()
+        listed
             .iter()
             .all(|e| e["contact_id"] == other_contact.as_str())
     );
