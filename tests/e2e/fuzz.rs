@@ -95,7 +95,7 @@ fn value(rng: &mut Rng, depth: usize) -> Value {
         2 => json!(rng.next() as i64),
         3 => json!(f64::from_bits(rng.next()).to_string()),
         4 => json!("x".repeat(rng.below(3000))),
-        5 => json!(*rng.pick(&SEGMENTS)),
+        5 => json!(rng.pick::<&str>(&SEGMENTS)),
         6 => Value::Array((0..rng.below(5)).map(|_| value(rng, depth + 1)).collect()),
         7 => {
             let mut map = serde_json::Map::new();
@@ -163,16 +163,16 @@ fn body(rng: &mut Rng) -> Vec<u8> {
 fn probe(rng: &mut Rng, paths: &[&str], tokens: &[Option<String>]) -> Probe {
     let mut path = (*rng.pick(paths)).to_owned();
     while path.contains("{}") {
-        path = path.replacen("{}", *rng.pick(&SEGMENTS), 1);
+        path = path.replacen("{}", rng.pick::<&str>(&SEGMENTS), 1);
     }
     if rng.chance(10) {
         path.push('/');
-        path.push_str(*rng.pick(&SEGMENTS));
+        path.push_str(rng.pick::<&str>(&SEGMENTS));
     }
     if rng.chance(3) {
         path.push_str(&"a/".repeat(2000));
     }
-    path.push_str(*rng.pick(&QUERIES));
+    path.push_str(rng.pick::<&str>(&QUERIES));
     // Mostly the method a route expects and the first (valid) credential, so most
     // requests get past routing and authentication into parsing and validation.
     let body = if rng.chance(70) {

@@ -221,11 +221,12 @@ impl Worker {
         let mut request: u64 = 0;
         while !self.stop.load(Ordering::Acquire) {
             request += 1;
-            let size = if self.config.batch_every > 0 && request % self.config.batch_every == 0 {
-                self.config.batch_size
-            } else {
-                1
-            };
+            let size =
+                if self.config.batch_every > 0 && request.is_multiple_of(self.config.batch_every) {
+                    self.config.batch_size
+                } else {
+                    1
+                };
             let taken = self.events.fetch_add(size as u64, Ordering::Relaxed);
             if self.config.max_events.is_some_and(|max| taken >= max) {
                 return;
