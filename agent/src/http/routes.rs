@@ -98,3 +98,13 @@ pub fn routes(
         .recover(recover)
         .unify()
 }
+
+#[cfg(test)]
+mod contract {
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let yaml = include_str!("../../../docs/openapi.yaml");
+        let missing = sendrealm_common::routes::undocumented(super::ROUTES, yaml);
+        assert!(missing.is_empty(), "not in docs/openapi.yaml: {missing:?}");
+    }
+}

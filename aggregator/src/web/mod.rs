@@ -439,3 +439,16 @@ pub fn routes(
         .recover(reply::recover)
         .unify()
 }
+
+#[cfg(test)]
+mod contract {
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let yaml = include_str!("../../../docs/openapi-aggregator.yaml");
+        let missing = sendrealm_common::routes::undocumented(super::ROUTES, yaml);
+        assert!(
+            missing.is_empty(),
+            "not in docs/openapi-aggregator.yaml: {missing:?}"
+        );
+    }
+}
