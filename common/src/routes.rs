@@ -62,56 +62,6 @@ pub fn undocumented(table: &[Route], openapi_yaml: &str) -> Vec<String> {
     }
     table
         .iter()
-        .find(|(pattern, _)| matches(pattern, path))
-        .map(|(_, methods)| *methods)
-}
-
-/// Whether `method` is among `allow` (`"GET, POST"`).
-pub fn allows(allow: &str, method: &str) -> bool {
-    allow.split(", ").any(|m| m == method)
-}
-
-fn matches(pattern: &str, path: &str) -> bool {
-    let mut pattern = pattern.trim_matches('/').split('/');
-    let mut path = path.trim_matches('/').split('/');
-    loop {
-        match (pattern.next(), path.next()) {
-            (None, None) => return true,
-            (Some("*"), Some(segment)) if !segment.is_empty() => {}
-            (Some(expected), Some(segment)) if expected == segment => {}
-            _ => return false,
-        }
-    }
-}
-
-/// The routes of `table` (path and method) an OpenAPI document does not describe, read
-/// from its `paths` as written in this repository's YAML (a path key at two spaces, its
-/// methods at four; `{name}` segments match `*`). Keeps docs/openapi*.yaml complete.
-pub fn undocumented(table: &[Route], openapi_yaml: &str) -> Vec<String> {
-    let mut documented: Vec<(String, String)> = Vec::new();
-    let mut current: Option<String> = None;
-    let mut in_paths = false;
-    for line in openapi_yaml.lines() {
-        if !line.starts_with(' ') && !line.trim().is_empty() {
-            in_paths = line == "paths:";
-            current = None;
-        } else if !in_paths {
-        } else if let Some(path) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
-            current = Some(format!("/{path}"));
-        } else if let (Some(path), Some(rest)) = (&current, line.strip_prefix("    ")) {
-            let method = rest.split(':').next().unwrap_or_default();
-            if ["get", "post", "put", "patch", "delete"].contains(&method) {
-                let pattern = path
-                    .split('/')
-                    .map(|seg| if seg.starts_with('{') { "*" } else { seg })
-                    .collect::<Vec<_>>()
-                    .join("/");
-                documented.push((pattern, method.to_uppercase()));
-            }
-        }
-    }
-    table
-        .iter()
         .flat_map(|(path, methods)| methods.split(", ").map(move |m| (*path, m)))
         .filter(|(path, method)| !documented.iter().any(|(p, m)| p == path && m == method))
         .map(|(path, method)| format!("{method} {path}"))
