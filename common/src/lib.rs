@@ -20,6 +20,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod apikey;
+pub mod bundle;
 pub mod config;
 pub mod error_code;
 pub mod event;

@@ -6,6 +6,7 @@ mod api_shapes;
 mod backoffice;
 mod batch;
 mod bench;
+mod bundles;
 mod catalog;
 mod config_files;
 mod contract;

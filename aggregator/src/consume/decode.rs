@@ -1,9 +1,12 @@
-//! Reading a consumed message back into an event, trusting nothing that can be checked
-//! cheaply: the agent validated it, but anything may be published to the stream.
+//! Reading a consumed message back into events, trusting nothing that can be checked
+//! cheaply: the agent validated them, but anything may be published to the stream.
 //!
-//! A message that fails here is poison: it can never be stored, so it is dead-lettered at
-//! once with the reason, never retried.
+//! A message holds one event (format 1) or a bundle of one project's events (format 2,
+//! [`sendrealm_common::bundle`]). An event that fails here is poison: it can never be
+//! stored, so it is dead-lettered at once with the reason, never retried; in a bundle, it
+//! is set aside alone and its neighbours are stored.
 
+use sendrealm_common::bundle;
 use sendrealm_common::event::Event;
 use sendrealm_common::id;
 use sendrealm_common::policy::is_valid_project_id;
@@ -13,8 +16,59 @@ use uuid::Uuid;
 
 use crate::plan::Incoming;
 
-/// Decodes one message body published on `subject`; `Err` holds the poison reason.
+/// A message read back.
+pub enum Decoded {
+    /// Format 1: its event, or why it is poison (the whole message).
+    Single(Result<Incoming, String>),
+    /// Format 2: each event of the bundle with its JSON, decoded or why it is poison.
+    Bundle(Vec<(Result<Incoming, String>, Vec<u8>)>),
+}
+
+/// Decodes a message body published on `subject`.
+pub fn decode_message(subject: &str, payload: &[u8], prefix: &str) -> Decoded {
+    let Some(project) = bundle::bundle_project(subject, prefix) else {
+        return Decoded::Single(decode(subject, payload, prefix));
+    };
+    match bundle::decode(payload) {
+        Err(error) => Decoded::Single(Err(error.to_string())),
+        Ok(events) => Decoded::Bundle(
+            events
+                .into_iter()
+                .map(|raw| {
+                    let json = raw.get().as_bytes();
+                    (decode_in_bundle(project, json), json.to_vec())
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Decodes one event body published on `subject` (format 1); `Err` holds the poison reason.
 pub fn decode(subject: &str, payload: &[u8], prefix: &str) -> Result<Incoming, String> {
+    let event = parse(payload)?;
+    let expected = subjects::event_subject(prefix, &event.project_id, &event.event);
+    if subject != expected {
+        return Err(format!(
+            "subject {subject} does not match the event (expected {expected})"
+        ));
+    }
+    check(event)
+}
+
+/// Decodes one event of a bundle published for `project`.
+fn decode_in_bundle(project: &str, payload: &[u8]) -> Result<Incoming, String> {
+    let event = parse(payload)?;
+    if event.project_id != project {
+        return Err(format!(
+            "project {:?} in a bundle of project {project}",
+            event.project_id
+        ));
+    }
+    check(event)
+}
+
+/// Parses an event; checks its project id and name.
+fn parse(payload: &[u8]) -> Result<Event, String> {
     let mut event =
         Event::from_json(payload).map_err(|error| format!("undecodable event: {error}"))?;
     // Messages published before ids became UUIDs are stored under the same ids, rewritten.
@@ -24,12 +78,11 @@ pub fn decode(subject: &str, payload: &[u8], prefix: &str) -> Result<Incoming, S
     }
     check_event_name_for(&event.event, event.source)
         .map_err(|invalid| format!("invalid event: {}", invalid.message))?;
-    let expected = subjects::event_subject(prefix, &event.project_id, &event.event);
-    if subject != expected {
-        return Err(format!(
-            "subject {subject} does not match the event (expected {expected})"
-        ));
-    }
+    Ok(event)
+}
+
+/// Checks what the store relies on: ids, identity, payload.
+fn check(event: Event) -> Result<Incoming, String> {
     let id = Uuid::try_parse(&event.id)
         .map_err(|_| format!("invalid id {:?}: event ids are UUIDs", event.id))?;
     // The id names the (project, idempotency key) pair: an event claiming a key under
@@ -141,5 +194,47 @@ mod tests {
             let reason = decode(subject, text.as_bytes(), PREFIX).unwrap_err();
             assert!(reason.contains(why), "{reason} should say {why}");
         }
+    }
+
+    #[test]
+    fn a_bundle_decodes_each_event_on_its_own() {
+        let good = body(&format!(
+            r#""id":"{}","email":"a@b.co""#,
+            id::new_event_id()
+        ));
+        let bad = body(&format!(
+            r#""id":"{}","contact_id":"5""#,
+            id::new_event_id()
+        ));
+        let other = good.replace("proj_1", "proj_2");
+        let payload = bundle::encode([good.as_bytes(), bad.as_bytes(), other.as_bytes()]);
+        let subject = bundle::bundle_subject(PREFIX, "proj_1");
+        let Decoded::Bundle(items) = decode_message(&subject, &payload, PREFIX) else {
+            panic!("a bundle");
+        };
+        assert_eq!(items.len(), 3);
+        assert!(items[0].0.is_ok());
+        assert_eq!(items[0].1, good.as_bytes());
+        let reason = items[1].0.as_ref().err().unwrap();
+        assert!(reason.contains("invalid contact_id"), "{reason}");
+        let reason = items[2].0.as_ref().err().unwrap();
+        assert!(reason.contains("in a bundle of project proj_1"), "{reason}");
+    }
+
+    #[test]
+    fn format_one_and_unreadable_bundles_are_single_messages() {
+        let good = body(&format!(
+            r#""id":"{}","email":"a@b.co""#,
+            id::new_event_id()
+        ));
+        assert!(matches!(
+            decode_message(SUBJECT, good.as_bytes(), PREFIX),
+            Decoded::Single(Ok(_))
+        ));
+        let subject = bundle::bundle_subject(PREFIX, "proj_1");
+        let Decoded::Single(Err(reason)) = decode_message(&subject, b"[1]", PREFIX) else {
+            panic!("an unreadable bundle is poison as a whole");
+        };
+        assert!(reason.contains("undecodable bundle"), "{reason}");
     }
 }

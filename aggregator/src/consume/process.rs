@@ -1,18 +1,52 @@
 //! One batch: decode, store in one transaction, then settle every message.
+//!
+//! A message holds one event or a bundle of them. Every event gets a verdict (stored, to
+//! retry, refused), and each message is settled from its events' verdicts: acked when all
+//! are stored (or, in a bundle, set aside alone), nakked with backoff when one must be
+//! retried (its stored neighbours come back as duplicates, which the unique keys absorb),
+//! dead-lettered as a whole only when it holds one event.
 
 use std::collections::HashSet;
 
 use async_nats::jetstream::Message;
+use sendrealm_common::bundle::SET_ASIDE_HEADER;
 use sendrealm_common::event::{Source, Timestamp};
 
 use super::Consumer;
-use super::decode::decode;
+use super::decode::{Decoded, decode_message};
 use crate::known;
 use crate::plan::{self, Incoming, WriteOutcome};
 use crate::store::StoreError;
 
 /// How often a batch is retried at once when concurrent writers race for an identifier.
 const CONFLICT_RETRIES: usize = 5;
+
+/// What became of one event.
+#[derive(Debug, Clone)]
+enum Verdict {
+    /// Committed (or already stored).
+    Stored(WriteOutcome),
+    /// Not stored now; the message comes back after the backoff.
+    Retry(String),
+    /// Can never be stored, for this reason.
+    Refused(String),
+}
+
+/// A message of the batch and what its events came to.
+struct Delivery {
+    message: Message,
+    /// A bundle (format 2): refused events are set aside one by one.
+    bundle: bool,
+    /// Events of a bundle that could not be decoded: (index, JSON, reason).
+    poison: Vec<(usize, Vec<u8>, String)>,
+}
+
+/// An event to store: which message holds it, where, and its JSON (bundles only).
+struct Held {
+    delivery: usize,
+    index: usize,
+    json: Option<Vec<u8>>,
+}
 
 impl Consumer {
     /// Stores one batch and settles every message of it.
@@ -31,51 +65,159 @@ impl Consumer {
             self.metrics.redeliveries(redelivered as u64);
         }
         let prefix = &self.stream.subject_prefix;
-        let mut events = Vec::with_capacity(messages.len());
-        let mut holders = Vec::with_capacity(messages.len());
-        let mut poison = Vec::new();
+        let mut deliveries: Vec<Delivery> = Vec::with_capacity(messages.len());
+        let mut events: Vec<Incoming> = Vec::with_capacity(messages.len());
+        let mut held: Vec<Held> = Vec::with_capacity(messages.len());
         for message in messages {
-            match decode(message.subject.as_str(), &message.payload, prefix) {
-                Ok(incoming) => {
+            // An event set aside from a bundle arrives with its verdict.
+            if let Some(reason) = set_aside_reason(&message) {
+                self.terminate(&message, &reason).await;
+                continue;
+            }
+            match decode_message(message.subject.as_str(), &message.payload, prefix) {
+                Decoded::Single(Err(reason)) => self.terminate(&message, &reason).await,
+                Decoded::Single(Ok(incoming)) => {
+                    held.push(Held {
+                        delivery: deliveries.len(),
+                        index: 0,
+                        json: None,
+                    });
                     events.push(incoming);
-                    holders.push(message);
+                    deliveries.push(Delivery {
+                        message,
+                        bundle: false,
+                        poison: Vec::new(),
+                    });
                 }
-                Err(reason) => poison.push((message, reason)),
+                Decoded::Bundle(items) => {
+                    let mut poison = Vec::new();
+                    for (index, (decoded, json)) in items.into_iter().enumerate() {
+                        match decoded {
+                            Ok(incoming) => {
+                                held.push(Held {
+                                    delivery: deliveries.len(),
+                                    index,
+                                    json: Some(json),
+                                });
+                                events.push(incoming);
+                            }
+                            Err(reason) => poison.push((index, json, reason)),
+                        }
+                    }
+                    deliveries.push(Delivery {
+                        message,
+                        bundle: true,
+                        poison,
+                    });
+                }
             }
         }
-        for (message, reason) in poison {
-            self.terminate(&message, &reason).await;
-        }
+        let verdicts = self.verdicts(events, consumed_at, consumed).await;
+        self.settle_all(deliveries, &held, &verdicts).await;
+    }
+
+    /// A verdict for every event: injected failures and unknown projects first, then the
+    /// store decides the rest.
+    async fn verdicts(
+        &self,
+        events: Vec<Incoming>,
+        consumed_at: i64,
+        consumed: std::time::Instant,
+    ) -> Vec<Verdict> {
         let unknown = self.unknown_projects(&events).await;
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; events.len()];
         let mut kept = Vec::with_capacity(events.len());
-        let mut kept_holders = Vec::with_capacity(events.len());
-        for (incoming, message) in events.into_iter().zip(holders) {
+        let mut kept_at = Vec::with_capacity(events.len());
+        for (i, incoming) in events.into_iter().enumerate() {
             let project = &incoming.event.project_id;
             if self.faults.fail_projects.contains(project) {
-                self.nak_with_backoff(&message, "injected failure (faults.fail_projects)")
-                    .await;
+                verdicts[i] = Some(Verdict::Retry(
+                    "injected failure (faults.fail_projects)".into(),
+                ));
             } else if unknown.contains(project) {
-                self.terminate(&message, &format!("unknown project {project}"))
-                    .await;
+                verdicts[i] = Some(Verdict::Refused(format!("unknown project {project}")));
             } else {
                 kept.push(incoming);
-                kept_holders.push(message);
+                kept_at.push(i);
             }
         }
-        if kept.is_empty() {
-            return;
-        }
-        self.metrics.figures.record(|figures| {
-            for incoming in &kept {
-                let lag_us = consumed_at
-                    .saturating_sub(incoming.event.received_at.unix_millis())
-                    .max(0) as u64
-                    * 1000;
-                self.metrics.queue_lag.record_value(lag_us);
-                figures.latency(&incoming.event.project_id, 0, lag_us);
+        if !kept.is_empty() {
+            self.metrics.figures.record(|figures| {
+                for incoming in &kept {
+                    let lag_us = consumed_at
+                        .saturating_sub(incoming.event.received_at.unix_millis())
+                        .max(0) as u64
+                        * 1000;
+                    self.metrics.queue_lag.record_value(lag_us);
+                    figures.latency(&incoming.event.project_id, 0, lag_us);
+                }
+            });
+            let stored = self.store_events(&kept, consumed).await;
+            for (i, verdict) in kept_at.into_iter().zip(stored) {
+                verdicts[i] = Some(verdict);
             }
-        });
-        self.store_and_settle(&kept, &kept_holders, consumed).await;
+        }
+        verdicts
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| Verdict::Retry("no verdict".into())))
+            .collect()
+    }
+
+    /// Settles each message from its events' verdicts.
+    async fn settle_all(&self, deliveries: Vec<Delivery>, held: &[Held], verdicts: &[Verdict]) {
+        let mut per_delivery: Vec<Vec<(&Held, &Verdict)>> = vec![Vec::new(); deliveries.len()];
+        for (h, verdict) in held.iter().zip(verdicts) {
+            per_delivery[h.delivery].push((h, verdict));
+        }
+        for (delivery, outcomes) in deliveries.into_iter().zip(per_delivery) {
+            for (_, verdict) in &outcomes {
+                if let Verdict::Stored(outcome) = verdict {
+                    match outcome {
+                        WriteOutcome::Stored { .. } => self.metrics.stored(1),
+                        WriteOutcome::Duplicate => self.metrics.duplicates(1),
+                    }
+                }
+            }
+            if let Some(reason) = outcomes.iter().find_map(|(_, v)| match v {
+                Verdict::Retry(reason) => Some(reason.clone()),
+                _ => None,
+            }) {
+                self.nak_with_backoff(&delivery.message, &reason).await;
+                continue;
+            }
+            if !delivery.bundle {
+                match outcomes.first().map(|(_, v)| *v) {
+                    Some(Verdict::Refused(reason)) => {
+                        self.terminate(&delivery.message, reason).await
+                    }
+                    _ => self.ack(&delivery.message).await,
+                }
+                continue;
+            }
+            // A bundle: every event that cannot be stored goes on alone, with its reason.
+            let mut refused = delivery.poison;
+            for (h, verdict) in &outcomes {
+                if let (Verdict::Refused(reason), Some(json)) = (verdict, &h.json) {
+                    refused.push((h.index, json.clone(), reason.clone()));
+                }
+            }
+            let mut set_aside = Ok(());
+            for (index, json, reason) in &refused {
+                set_aside = self
+                    .set_aside(&delivery.message, *index, json, reason)
+                    .await;
+                if set_aside.is_err() {
+                    break;
+                }
+            }
+            match set_aside {
+                Ok(()) => self.ack(&delivery.message).await,
+                Err(error) => {
+                    // Nothing is acked before its refused events are safely on their way.
+                    self.nak_with_backoff(&delivery.message, &error).await
+                }
+            }
+        }
     }
 
     /// Projects the batch names that do not exist. Known projects are remembered (projects
@@ -99,54 +241,40 @@ impl Consumer {
         unknown
     }
 
-    async fn store_and_settle(
+    /// Stores events in one transaction; on a refusal, one by one to find the event the
+    /// database refuses. A verdict per event.
+    async fn store_events(
         &self,
         events: &[Incoming],
-        messages: &[Message],
         consumed: std::time::Instant,
-    ) {
+    ) -> Vec<Verdict> {
         match self.write(events).await {
             Ok((outcomes, system_events)) => {
                 self.record_latencies(events, &outcomes, consumed);
-                for (outcome, message) in outcomes.iter().zip(messages) {
-                    match outcome {
-                        WriteOutcome::Stored { .. } => self.metrics.stored(1),
-                        WriteOutcome::Duplicate => self.metrics.duplicates(1),
-                    }
-                    self.ack(message).await;
-                }
                 // Only a batch that wrote system events wakes the publisher: its query
                 // would otherwise take the database's turn from the next batch.
                 if system_events > 0 {
                     self.outbox.notify_one();
                 }
+                outcomes.into_iter().map(Verdict::Stored).collect()
             }
             Err(error) if error.is_transient() || matches!(error, StoreError::Conflict { .. }) => {
                 tracing::warn!(%error, events = events.len(), "Batch not stored; redelivering with backoff.");
-                let reason = error.to_string();
-                for message in messages {
-                    self.nak_with_backoff(message, &reason).await;
-                }
+                vec![Verdict::Retry(error.to_string()); events.len()]
             }
             Err(error) if events.len() > 1 => {
-                // Find the event the database refuses; store the rest.
                 tracing::warn!(%error, events = events.len(), "Batch refused; storing its events one by one.");
-                for (event, message) in events.iter().zip(messages) {
-                    Box::pin(self.store_and_settle(
-                        std::slice::from_ref(event),
-                        std::slice::from_ref(message),
-                        consumed,
-                    ))
-                    .await;
+                let mut verdicts = Vec::with_capacity(events.len());
+                for event in events {
+                    verdicts.extend(
+                        Box::pin(self.store_events(std::slice::from_ref(event), consumed)).await,
+                    );
                 }
+                verdicts
             }
-            Err(error) => {
-                self.terminate(
-                    &messages[0],
-                    &format!("the database refused the event: {error}"),
-                )
-                .await;
-            }
+            Err(error) => vec![Verdict::Refused(format!(
+                "the database refused the event: {error}"
+            ))],
         }
     }
 
@@ -237,4 +365,13 @@ impl Consumer {
             }
         });
     }
+}
+
+/// The reason carried by an event set aside from a bundle, if this is one.
+fn set_aside_reason(message: &Message) -> Option<String> {
+    message
+        .headers
+        .as_ref()?
+        .get(SET_ASIDE_HEADER)
+        .map(|v| v.to_string())
 }

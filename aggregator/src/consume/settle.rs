@@ -6,6 +6,13 @@ use std::time::Duration;
 use async_nats::jetstream::{AckKind, Message};
 use sendrealm_common::event::Timestamp;
 
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use sendrealm_common::bundle::{INVALID_TOKEN, SET_ASIDE_HEADER, bundle_project};
+use sendrealm_common::event::Event;
+use sendrealm_common::subjects::{NATS_TTL, event_subject};
+use sendrealm_common::validate::check_event_name_for;
+
 use super::Consumer;
 use crate::dlq::record::{self, Original, TERMINATED};
 
@@ -52,6 +59,58 @@ impl Consumer {
         {
             tracing::warn!(%error, "Nak failed; the ack wait will redeliver.");
         }
+    }
+
+    /// Republishes one event of a bundle alone (format 1) with the reason it cannot be
+    /// stored; it is dead-lettered on arrival like any poison message, replayable alone.
+    /// Its `Nats-Msg-Id` names the bundle and the position, so a redelivered bundle sets it
+    /// aside once. `Ok` once JetStream holds it.
+    pub(super) async fn set_aside(
+        &self,
+        bundle: &Message,
+        index: usize,
+        json: &[u8],
+        reason: &str,
+    ) -> Result<(), String> {
+        let info = bundle.info().map_err(|e| e.to_string())?;
+        let prefix = &self.stream.subject_prefix;
+        let project = bundle_project(bundle.subject.as_str(), prefix).unwrap_or("_unknown");
+        let event = Event::from_json(json).ok();
+        // The event's own subject when its name makes one, else a catch-all of the project.
+        let subject = event
+            .as_ref()
+            .filter(|e| e.project_id == project && check_event_name_for(&e.event, e.source).is_ok())
+            .map(|e| event_subject(prefix, project, &e.event))
+            .unwrap_or_else(|| format!("{prefix}.{project}.{INVALID_TOKEN}"));
+        // Named by the event when it has an id, so the same event in a bundle published
+        // twice is set aside once; else by its place in this message.
+        let msg_id = match &event {
+            Some(event) => format!("set-aside:{}:{}", event.project_id, event.id),
+            None => format!("set-aside:{}:{}:{index}", info.stream, info.stream_sequence),
+        };
+        let mut headers = HeaderMap::new();
+        // One line, bounded: a reason names the problem, never the payload's values.
+        let reason: String = reason
+            .replace(['\r', '\n'], " ")
+            .chars()
+            .take(1000)
+            .collect();
+        headers.insert(SET_ASIDE_HEADER, reason.as_str());
+        if let Some(ttl) = bundle.headers.as_ref().and_then(|h| h.get(NATS_TTL)) {
+            headers.insert(NATS_TTL, ttl.clone());
+        }
+        let publish = PublishMessage::build()
+            .payload(bytes::Bytes::copy_from_slice(json))
+            .headers(headers)
+            .message_id(msg_id);
+        self.js
+            .send_publish(subject, publish)
+            .await
+            .map_err(|e| format!("cannot set an event of the bundle aside: {e}"))?
+            .await
+            .map_err(|e| format!("cannot set an event of the bundle aside: {e}"))?;
+        tracing::warn!(subject = %bundle.subject, index, reason, "Event of a bundle set aside to be dead-lettered alone.");
+        Ok(())
     }
 
     /// Dead-letters a poison message, then terminates it with its reason (which also

@@ -118,7 +118,11 @@ pub fn replay_headers(row: &DeadLetterRow) -> HeaderMap {
     let parsed: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&row.headers).unwrap_or_default();
     for (name, values) in parsed {
-        if name.eq_ignore_ascii_case("Nats-Msg-Id") || name.starts_with("Nats-Expected") {
+        // A replay is an attempt to store the event again: not the verdict of a bundle.
+        if name.eq_ignore_ascii_case("Nats-Msg-Id")
+            || name.starts_with("Nats-Expected")
+            || name.eq_ignore_ascii_case(sendrealm_common::bundle::SET_ASIDE_HEADER)
+        {
             continue;
         }
         for value in values.as_array().into_iter().flatten() {
