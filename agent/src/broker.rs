@@ -49,6 +49,8 @@ pub struct Published {
     /// Whether it took more than one attempt: then a duplicate ack may be our own first
     /// attempt, stored with its ack lost.
     pub retried: bool,
+    /// The event's place in the message when it went out in a bundle.
+    pub position: Option<u32>,
 }
 
 /// A durable, deduplicating log of messages.
@@ -107,6 +109,7 @@ impl Broker for Memory {
                     sequence: *sequence,
                     duplicate: true,
                     retried: false,
+                    position: None,
                 });
             }
             messages.push(message.clone());
@@ -116,6 +119,7 @@ impl Broker for Memory {
                 sequence,
                 duplicate: false,
                 retried: false,
+                position: None,
             })
         })
     }

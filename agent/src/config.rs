@@ -70,6 +70,18 @@ pub struct PublishConfig {
     /// stream drops it on time. Off: the stream's `max_age` is the only limit in JetStream
     /// (the database still purges per project); JetStream then ingests a little faster.
     pub message_ttl: bool,
+    /// Coalesce the events of concurrent requests for one project into one message (a
+    /// bundle): an event that finds its project idle still goes out alone, at once.
+    pub coalesce: bool,
+    /// Most events in one bundle.
+    pub bundle_max_events: usize,
+    /// Most bytes of events in one bundle (keep it below the server's max_payload).
+    pub bundle_max_bytes: usize,
+    /// Messages of one project awaiting their acks at once.
+    pub bundles_in_flight: usize,
+    /// Idempotency keys remembered to answer a resend with the original (for the stream's
+    /// duplicate window); the oldest are forgotten first beyond this many.
+    pub recent_keys: usize,
 }
 
 impl Default for PublishConfig {
@@ -80,6 +92,11 @@ impl Default for PublishConfig {
             max_inflight: 1_024,
             retry_after_secs: 2,
             message_ttl: true,
+            coalesce: true,
+            bundle_max_events: 256,
+            bundle_max_bytes: 512 * 1024,
+            bundles_in_flight: 2,
+            recent_keys: 100_000,
         }
     }
 }
@@ -109,6 +126,20 @@ impl AgentConfig {
         }
         if self.publish.max_inflight == 0 {
             return fail("publish.max_inflight must be positive".into());
+        }
+        if self.publish.bundle_max_events == 0
+            || self.publish.bundle_max_events > 1000
+            || self.publish.bundles_in_flight == 0
+        {
+            return fail(
+                "publish.bundle_max_events must be 1-1000 and publish.bundles_in_flight positive"
+                    .into(),
+            );
+        }
+        if self.publish.bundle_max_bytes == 0 || self.publish.bundle_max_bytes > 900 * 1024 {
+            return fail(
+                "publish.bundle_max_bytes must be 1-921600 (below NATS's max_payload)".into(),
+            );
         }
         if self.nats.stream.duplicate_window_secs == 0 {
             return fail("nats.stream.duplicate_window_secs must be positive: dedupe is what makes retries safe".into());

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures::future::join_all;
+use sendrealm_common::bundle;
 use sendrealm_common::error_code::ErrorCode;
 use sendrealm_common::event::{self, Event, Source, Timestamp};
 use sendrealm_common::subjects;
@@ -17,9 +18,11 @@ use serde_json::value::RawValue;
 
 use crate::auth::AuthError;
 use crate::broker::{Broker, Outgoing, PublishError};
+use crate::coalesce::{self, Coalescer};
 use crate::metrics::{AckOutcome, Metrics};
 use crate::policy::Project;
 use crate::ratelimit::{Exceeded, RateInfo};
+use crate::recent::{Claim, RecentKeys};
 
 /// Why an event (or a request) was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,9 +113,17 @@ struct BatchRequest<'a> {
     events: Vec<&'a RawValue>,
 }
 
+/// Where an accepted event is in the stream: its message, and its place in a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    sequence: u64,
+    position: Option<u32>,
+}
+
 /// Everything the ingest path needs; shared by all requests.
 pub struct Ingest {
-    broker: Arc<dyn Broker>,
+    coalescer: Arc<Coalescer>,
+    recent: RecentKeys<Location>,
     region: String,
     subject_prefix: String,
     max_batch_events: usize,
@@ -128,10 +139,12 @@ impl Ingest {
 
     /// Refuses new events from now on (shutdown); those in flight finish.
     pub fn close(&self) {
-        self.broker.close();
+        self.coalescer.broker().close();
     }
 
-    /// Builds the ingest path over a broker.
+    /// Builds the ingest path over a broker: events coalesced per `coalesce`, resent keys
+    /// answered from `recent`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         broker: Arc<dyn Broker>,
         region: String,
@@ -139,10 +152,13 @@ impl Ingest {
         max_batch_events: usize,
         metrics: Arc<Metrics>,
         message_ttl: bool,
+        coalesce: coalesce::Settings,
+        recent: RecentKeys<Location>,
     ) -> Self {
         Ingest {
             message_ttl: AtomicBool::new(message_ttl),
-            broker,
+            coalescer: Arc::new(Coalescer::new(broker, subject_prefix.clone(), coalesce)),
+            recent,
             region,
             subject_prefix,
             max_batch_events,
@@ -220,8 +236,79 @@ impl Ingest {
         }
     }
 
+    /// Publishes an event. A key this agent accepted within the window is answered with
+    /// the original; a key being published by another request waits for its outcome.
     async fn publish(&self, project: &Project, event: &Event) -> Result<Accepted, IngestError> {
         let payload = Bytes::from(event.to_json());
+        // A keyed event's id is derived from its project and key: the index's key.
+        let key = event
+            .idempotency_key
+            .as_ref()
+            .and_then(|_| u128::from_str_radix(&event.id.replace('-', ""), 16).ok());
+        let Some(key) = key else {
+            return self.send(project, event, payload).await.map(|(a, _)| a);
+        };
+        loop {
+            let at = match self.recent.claim(key) {
+                Claim::Accepted(at) => at,
+                Claim::Wait(mut outcome) => match outcome.wait_for(Option::is_some).await {
+                    Ok(at) => match *at {
+                        Some(at) => at,
+                        None => continue,
+                    },
+                    // The other request failed: this one tries itself.
+                    Err(_) => continue,
+                },
+                Claim::Mine(guard) => {
+                    let (accepted, at) = self.send(project, event, payload).await?;
+                    guard.accepted(at);
+                    return Ok(accepted);
+                }
+            };
+            return self.replay(at, event, &payload).await;
+        }
+    }
+
+    /// The answer to a resent key: the original, read back from where it was published.
+    async fn replay(
+        &self,
+        at: Location,
+        event: &Event,
+        payload: &Bytes,
+    ) -> Result<Accepted, IngestError> {
+        let stored = self
+            .coalescer
+            .broker()
+            .stored(at.sequence)
+            .await
+            .map_err(|error| IngestError::Original(error.to_string()))?;
+        let original = match (stored, at.position) {
+            (Some(body), Some(position)) => bundle::decode(&body).ok().and_then(|events| {
+                events
+                    .get(position as usize)
+                    .map(|raw| Bytes::copy_from_slice(raw.get().as_bytes()))
+            }),
+            (stored, _) => stored,
+        };
+        Ok(Accepted::Replayed(match original {
+            Some(original) => replayed(&original, event),
+            None => {
+                // Gone (retention or purge) but accepted once; its id is derived from the
+                // key, so this body names the same event.
+                tracing::warn!(event_id = %event.id, sequence = at.sequence, "Original of a resent key no longer in the stream.");
+                data(payload, event, true)
+            }
+        }))
+    }
+
+    /// Publishes through the coalescer; returns the answer and where the event (the
+    /// original, for a duplicate) is.
+    async fn send(
+        &self,
+        project: &Project,
+        event: &Event,
+        payload: Bytes,
+    ) -> Result<(Accepted, Location), IngestError> {
         let outgoing = Outgoing {
             subject: subjects::event_subject(&self.subject_prefix, &event.project_id, &event.event),
             msg_id: event.msg_id(),
@@ -232,7 +319,7 @@ impl Ingest {
             payload: payload.clone(),
         };
         let started = std::time::Instant::now();
-        let ack = match self.broker.publish(&outgoing).await {
+        let ack = match self.coalescer.publish(&event.project_id, outgoing).await {
             Ok(published) => published,
             Err(error) => {
                 self.metrics.ack(AckOutcome::Failed, started.elapsed());
@@ -245,26 +332,31 @@ impl Ingest {
             AckOutcome::Stored
         };
         self.metrics.ack(outcome, started.elapsed());
+        let at = Location {
+            sequence: ack.sequence,
+            position: ack.position,
+        };
         if !ack.duplicate {
-            return Ok(Accepted::New(data(&payload, event, false)));
+            return Ok((Accepted::New(data(&payload, event, false)), at));
         }
         // The key was seen inside the duplicate window: answer with what was stored then.
         let original = self
-            .broker
+            .coalescer
+            .broker()
             .stored(ack.sequence)
             .await
             .map_err(|error| IngestError::Original(error.to_string()))?;
         match original {
             // Our own earlier attempt was stored and only its ack was lost: a new event.
             Some(original) if ack.retried && original == payload => {
-                Ok(Accepted::New(data(&payload, event, false)))
+                Ok((Accepted::New(data(&payload, event, false)), at))
             }
-            Some(original) => Ok(Accepted::Replayed(replayed(&original, event))),
+            Some(original) => Ok((Accepted::Replayed(replayed(&original, event)), at)),
             None => {
                 // The original is gone (retention or purge) but was accepted once; its id is
                 // derived from the key, so this body names the same event.
                 tracing::warn!(event_id = %event.id, sequence = ack.sequence, "Original of a duplicate no longer in the stream.");
-                Ok(Accepted::Replayed(data(&payload, event, true)))
+                Ok((Accepted::Replayed(data(&payload, event, true)), at))
             }
         }
     }

@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod broker;
+pub mod coalesce;
 pub mod config;
 pub mod health;
 pub mod http;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod policy;
 pub mod publish;
 pub mod ratelimit;
+pub mod recent;
 pub mod refusals;
 
 use std::future::Future;

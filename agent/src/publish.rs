@@ -73,6 +73,7 @@ impl Publisher {
                             sequence: ack.sequence,
                             duplicate: ack.duplicate,
                             retried: attempt > 1,
+                            position: None,
                         });
                     }
                     Err(error) if is_transient(&error) => error.to_string(),

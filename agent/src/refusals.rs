@@ -120,7 +120,8 @@ async fn publish(
 }
 
 /// A name for this agent process: host and a random part, fixed for its life.
-fn agent_name() -> String {
+/// A name unique to this agent process (process id and random bytes).
+pub(crate) fn agent_name() -> String {
     let mut bytes = [0u8; 6];
     // Only distinctness matters; without randomness the process id still tells agents apart.
     let _ = getrandom::fill(&mut bytes);

@@ -195,7 +195,7 @@ async fn a_contact_id_that_is_not_a_uuid_is_refused_with_the_documented_error() 
     assert_eq!(docs.error.code, "invalid_identity");
     assert!(!docs.error.message.is_empty());
     assert!(docs.error.details.is_none());
-    assert_eq!(stack.stream_len().await, 0, "nothing was accepted");
+    assert_eq!(stack.stream_events().await, 0, "nothing was accepted");
 
     // Every error carries its status, and details where there is a fact to give.
     let unauthorized = stack.agent.send_event("sk_wrong", &docs_example()).await;

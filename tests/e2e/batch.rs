@@ -51,7 +51,7 @@ async fn each_event_of_a_batch_is_answered_in_order() {
     assert_eq!(body["accepted"], 2);
     assert_eq!(body["replayed"], 1);
     assert_eq!(body["rejected"], 4);
-    assert_eq!(stack.stream_len().await, 2);
+    assert_eq!(stack.stream_events().await, 2);
 }
 
 #[tokio::test]
@@ -79,7 +79,7 @@ async fn batches_must_hold_one_to_five_hundred_events() {
         .post_json("/events/batch", key, &json!([{"event": "a.b"}]))
         .await;
     assert_eq!(wrong.status, 400);
-    assert_eq!(stack.stream_len().await, 0);
+    assert_eq!(stack.stream_events().await, 0);
 }
 
 #[tokio::test]
@@ -110,5 +110,5 @@ async fn a_batch_costs_one_unit_of_rate_limit_per_event() {
             .all(|r| r["retryable"] == true && r["error"]["code"] == "rate_limited")
     );
     assert!(reply.header("retry-after").is_some());
-    assert_eq!(stack.stream_len().await, accepted);
+    assert_eq!(stack.stream_events().await, accepted);
 }

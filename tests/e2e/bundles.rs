@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use sendrealm_common::bundle;
 use sendrealm_common::id::event_id_for_key;
 use sendrealm_common::subjects::{DEFAULT_SUBJECT_PREFIX, event_subject};
@@ -161,4 +163,101 @@ async fn single_events_and_bundles_drain_alike_and_a_bad_event_is_set_aside_alon
         .json(&["dlq", "list", "--project", &project, "--json"])
         .await;
     assert_eq!(records.as_array().map(Vec::len), Some(1), "{records}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_messages_each_answered_and_a_resend_gets_the_original() {
+    let pipeline = Pipeline::start(Database::Sqlite, &UNLIMITED, &[], &[]).await;
+    let stack = &pipeline.stack;
+    let key = stack.project.key.clone();
+    // 200 single-event requests at once, 50 in flight at a time.
+    let replies: Vec<(usize, sendrealm_e2e::agent::Reply)> = futures::stream::iter(0..200)
+        .map(|i| {
+            let agent = &stack.agent;
+            let key = key.clone();
+            async move {
+                let body = json!({"event": "shared.sent", "external_id": format!("u{}", i % 7),
+                                  "payload": {"i": i}, "idempotency_key": format!("shared-{i}")});
+                (i, agent.send_event(&key, &body).await)
+            }
+        })
+        .buffer_unordered(50)
+        .collect()
+        .await;
+    for (i, reply) in &replies {
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        let data = reply.data();
+        assert_eq!(
+            data["payload"]["i"], *i as u64,
+            "each request its own answer"
+        );
+        assert_eq!(data["deduplicated"], false);
+    }
+    // The stream also carries the aggregator's system events: look at ours only.
+    let messages: Vec<(String, bytes::Bytes)> = stack
+        .stream_messages()
+        .await
+        .into_iter()
+        .filter(|(subject, _)| subject.ends_with("._bundle") || subject.ends_with(".shared.sent"))
+        .collect();
+    let bundles = messages
+        .iter()
+        .filter(|(subject, _)| subject.ends_with("._bundle"))
+        .count();
+    assert!(bundles > 0, "concurrent requests share messages");
+    assert!(
+        messages.len() < 200,
+        "{} messages for 200 events",
+        messages.len()
+    );
+    let events: usize = messages
+        .iter()
+        .map(|(subject, body)| {
+            if subject.ends_with("._bundle") {
+                bundle::decode(body).unwrap().len()
+            } else {
+                1
+            }
+        })
+        .sum();
+    assert_eq!(events, 200, "each event in exactly one message");
+
+    // A resend of a key that went out in a bundle: 200 with the original.
+    let bundled: Vec<Value> = messages
+        .iter()
+        .filter(|(subject, _)| subject.ends_with("._bundle"))
+        .flat_map(|(_, body)| {
+            bundle::decode(body)
+                .unwrap()
+                .iter()
+                .map(|raw| serde_json::from_str::<Value>(raw.get()).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let original = &bundled[bundled.len() / 2];
+    let resend = json!({"event": "shared.sent", "external_id": "someone-else",
+                        "payload": {"i": -1}, "idempotency_key": original["idempotency_key"]});
+    let reply = stack.agent.send_event(&key, &resend).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("idempotent-replayed"), Some("true"));
+    let data = reply.data();
+    assert_eq!(data["deduplicated"], true);
+    assert_eq!(data["id"], original["id"]);
+    assert_eq!(
+        data["payload"], original["payload"],
+        "the original, not the resend"
+    );
+    let after = stack.stream_messages().await;
+    assert!(
+        !after
+            .iter()
+            .any(|(_, body)| String::from_utf8_lossy(body).contains("someone-else")),
+        "nothing new published"
+    );
+
+    let url = pipeline.database_url();
+    wait::until(STORED, "200 stored events", || async {
+        (count(&url, "shared.sent").await == 200).then_some(())
+    })
+    .await;
 }

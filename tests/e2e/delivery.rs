@@ -162,7 +162,7 @@ async fn the_same_key_after_the_duplicate_window_is_still_one_event() {
         (text.contains("sendrealm_aggregator_events_total{outcome=\"duplicate\"} 1")).then_some(())
     })
     .await;
-    assert_eq!(stack.stream_len().await, 3);
+    assert_eq!(stack.stream_events().await, 3);
     assert_eq!(count_events(&pipeline, "order.completed").await, 1);
 }
 

@@ -30,7 +30,7 @@ async fn same_key_replays_the_original_with_200() {
         .await;
     assert_eq!(third.status, 200);
     assert_eq!(third.data(), original);
-    assert_eq!(stack.stream_len().await, 1);
+    assert_eq!(stack.stream_events().await, 1);
 }
 
 #[tokio::test]
@@ -56,7 +56,7 @@ async fn same_key_in_two_projects_is_two_events() {
     assert_eq!(b.status, 202, "{}", b.text);
     assert_ne!(a.data()["id"], b.data()["id"]);
     assert_eq!(b.data()["project_id"], other.id.as_str());
-    assert_eq!(stack.stream_len().await, 2);
+    assert_eq!(stack.stream_events().await, 2);
 }
 
 #[tokio::test]

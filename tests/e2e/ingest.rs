@@ -65,7 +65,7 @@ async fn docs_example_is_accepted_and_in_the_stream() {
         headers.get("Nats-TTL").map(|v| v.as_str()),
         Some((30 * 86_400).to_string().as_str())
     );
-    assert_eq!(stack.stream_len().await, 1);
+    assert_eq!(stack.stream_events().await, 1);
 }
 
 #[tokio::test]
@@ -95,7 +95,7 @@ async fn email_is_normalized_before_publishing() {
     );
     // Without idempotency keys these are two events, each with a fresh id.
     assert_ne!(messy.data()["id"], clean.data()["id"]);
-    assert_eq!(stack.stream_len().await, 2);
+    assert_eq!(stack.stream_events().await, 2);
 }
 
 #[tokio::test]

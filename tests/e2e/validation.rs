@@ -151,7 +151,7 @@ async fn bad_events_get_their_status_and_code_and_never_reach_the_stream() {
             .contains("100")
     );
     assert_eq!(
-        stack.stream_len().await,
+        stack.stream_events().await,
         0,
         "no refused event reached the stream"
     );
@@ -160,7 +160,7 @@ async fn bad_events_get_their_status_and_code_and_never_reach_the_stream() {
         .send_event(key, &event(json!({"payload": at_limit})))
         .await;
     assert_eq!(reply.status, 202, "{}", reply.text);
-    assert_eq!(stack.stream_len().await, 1);
+    assert_eq!(stack.stream_events().await, 1);
 }
 
 #[tokio::test]
@@ -228,7 +228,7 @@ async fn malformed_requests_and_bad_keys_are_refused() {
         (reply.status, reply.error_code().as_str()),
         (405, "method_not_allowed")
     );
-    assert_eq!(stack.stream_len().await, 0);
+    assert_eq!(stack.stream_events().await, 0);
 }
 
 #[tokio::test]
@@ -274,7 +274,7 @@ async fn bodies_over_the_hard_cap_are_refused_without_being_read() {
         .expect("answered while the body was still streaming")
         .unwrap();
     assert_eq!(response.status().as_u16(), 413);
-    assert_eq!(stack.stream_len().await, 0);
+    assert_eq!(stack.stream_events().await, 0);
 }
 
 use futures::StreamExt as _;
@@ -312,5 +312,5 @@ async fn over_the_rate_limit_gets_429_with_retry_after() {
     assert_eq!(limited.header("ratelimit-limit"), Some("3"));
     assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
     assert!(limited.header("ratelimit-reset").is_some());
-    assert_eq!(stack.stream_len().await, accepted as u64);
+    assert_eq!(stack.stream_events().await, accepted as u64);
 }

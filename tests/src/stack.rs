@@ -60,6 +60,42 @@ impl Stack {
         let mut stream = self.stream().await;
         stream.info().await.expect("stream info").state.messages
     }
+
+    /// How many events the events stream holds: one per message of format 1, each event
+    /// of a bundle (format 2).
+    pub async fn stream_events(&self) -> u64 {
+        self.stream_messages()
+            .await
+            .iter()
+            .map(|(subject, body)| {
+                if subject.ends_with(&format!(".{}", sendrealm_common::bundle::BUNDLE_TOKEN)) {
+                    sendrealm_common::bundle::decode(body)
+                        .map(|events| events.len() as u64)
+                        .unwrap_or(0)
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+
+    /// Every message in the events stream: subject and body, in order.
+    pub async fn stream_messages(&self) -> Vec<(String, bytes::Bytes)> {
+        let mut stream = self.stream().await;
+        let last = stream
+            .info()
+            .await
+            .expect("stream info")
+            .state
+            .last_sequence;
+        let mut messages = Vec::new();
+        for sequence in 1..=last {
+            if let Ok(message) = stream.get_raw_message(sequence).await {
+                messages.push((message.subject.to_string(), message.payload));
+            }
+        }
+        messages
+    }
 }
 
 /// Which database a pipeline stores into.

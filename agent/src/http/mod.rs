@@ -62,6 +62,16 @@ impl State {
                 config.max_batch_events,
                 Arc::clone(&metrics),
                 config.publish.message_ttl,
+                crate::coalesce::Settings {
+                    enabled: config.publish.coalesce,
+                    max_events: config.publish.bundle_max_events,
+                    max_bytes: config.publish.bundle_max_bytes,
+                    in_flight: config.publish.bundles_in_flight,
+                },
+                crate::recent::RecentKeys::new(
+                    std::time::Duration::from_secs(config.nats.stream.duplicate_window_secs),
+                    config.publish.recent_keys,
+                ),
             ),
             health: Health::new(broker, Arc::clone(&policies), stopping),
             policies,
