@@ -276,21 +276,7 @@ impl Ingest {
         event: &Event,
         payload: &Bytes,
     ) -> Result<Accepted, IngestError> {
-        let stored = self
-            .coalescer
-            .broker()
-            .stored(at.sequence)
-            .await
-            .map_err(|error| IngestError::Original(error.to_string()))?;
-        let original = match (stored, at.position) {
-            (Some(body), Some(position)) => bundle::decode(&body).ok().and_then(|events| {
-                events
-                    .get(position as usize)
-                    .map(|raw| Bytes::copy_from_slice(raw.get().as_bytes()))
-            }),
-            (stored, _) => stored,
-        };
-        Ok(Accepted::Replayed(match original {
+        Ok(Accepted::Replayed(match self.read_back(at).await? {
             Some(original) => replayed(&original, event),
             None => {
                 // Gone (retention or purge) but accepted once; its id is derived from the
@@ -299,6 +285,24 @@ impl Ingest {
                 data(payload, event, true)
             }
         }))
+    }
+
+    /// The event stored at `at`; `None` when it is gone.
+    async fn read_back(&self, at: Location) -> Result<Option<Bytes>, IngestError> {
+        let stored = self
+            .coalescer
+            .broker()
+            .stored(at.sequence)
+            .await
+            .map_err(|error| IngestError::Original(error.to_string()))?;
+        Ok(match (stored, at.position) {
+            (Some(body), Some(position)) => bundle::decode(&body).ok().and_then(|events| {
+                events
+                    .get(position as usize)
+                    .map(|raw| Bytes::copy_from_slice(raw.get().as_bytes()))
+            }),
+            (stored, _) => stored,
+        })
     }
 
     /// Publishes through the coalescer; returns the answer and where the event (the
@@ -340,13 +344,7 @@ impl Ingest {
             return Ok((Accepted::New(data(&payload, event, false)), at));
         }
         // The key was seen inside the duplicate window: answer with what was stored then.
-        let original = self
-            .coalescer
-            .broker()
-            .stored(ack.sequence)
-            .await
-            .map_err(|error| IngestError::Original(error.to_string()))?;
-        match original {
+        match self.read_back(at).await? {
             // Our own earlier attempt was stored and only its ack was lost: a new event.
             Some(original) if ack.retried && original == payload => {
                 Ok((Accepted::New(data(&payload, event, false)), at))

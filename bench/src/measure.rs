@@ -110,16 +110,7 @@ pub fn cpu_secs(pid: Option<u32>) -> f64 {
 
 /// Peak resident memory of a process, MB.
 pub fn peak_rss_mb(pid: Option<u32>) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+    sendrealm_e2e::process::rss_mb(pid).map(|(_, peak)| peak)
 }
 
 /// The socket address of an `http://` URL.

@@ -45,22 +45,14 @@ async fn outcomes(nats: &NatsServer) -> Vec<(String, Value)> {
     let Ok(mut stream) = js.get_stream("SENDREALM_WAITS").await else {
         return Vec::new();
     };
-    let last = stream
-        .info()
+    sendrealm_e2e::nats::stream_messages(&mut stream)
         .await
-        .expect("stream info")
-        .state
-        .last_sequence;
-    let mut out = Vec::new();
-    for seq in 1..=last {
-        if let Ok(message) = stream.get_raw_message(seq).await {
-            out.push((
-                message.subject.to_string(),
-                serde_json::from_slice(&message.payload).expect("a wait object"),
-            ));
-        }
-    }
-    out
+        .into_iter()
+        .map(|(subject, body)| {
+            let wait = serde_json::from_slice(&body).expect("a wait object");
+            (subject, wait)
+        })
+        .collect()
 }
 
 /// Outcomes per wait id.

@@ -74,18 +74,7 @@ impl NatsServer {
 
     /// Starts with extra command-line arguments.
     pub fn start_with(extra_args: &[&str]) -> NatsServer {
-        let dir = tempfile::Builder::new()
-            .prefix("sendrealm-nats-")
-            .tempdir()
-            .expect("temp dir");
-        let mut server = NatsServer {
-            process: None,
-            dir,
-            port: 0,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-        };
-        server.spawn();
-        server
+        Self::start_on_port(0, extra_args)
     }
 
     fn spawn(&mut self) {
@@ -182,6 +171,7 @@ impl NatsServer {
         servers
     }
 
+    /// Starts on `port` (0: a free one, reported by the server).
     fn start_on_port(port: u16, extra_args: &[&str]) -> NatsServer {
         let dir = tempfile::Builder::new()
             .prefix("sendrealm-nats-")
@@ -214,6 +204,25 @@ impl NatsServer {
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         async_nats::jetstream::new(self.client().await)
     }
+}
+
+/// Every message of a stream: subject and body, in order (deleted ones left out).
+pub async fn stream_messages(
+    stream: &mut async_nats::jetstream::stream::Stream,
+) -> Vec<(String, bytes::Bytes)> {
+    let last = stream
+        .info()
+        .await
+        .expect("stream info")
+        .state
+        .last_sequence;
+    let mut messages = Vec::new();
+    for sequence in 1..=last {
+        if let Ok(message) = stream.get_raw_message(sequence).await {
+            messages.push((message.subject.to_string(), message.payload));
+        }
+    }
+    messages
 }
 
 /// A loopback port free right now.

@@ -81,20 +81,7 @@ impl Stack {
 
     /// Every message in the events stream: subject and body, in order.
     pub async fn stream_messages(&self) -> Vec<(String, bytes::Bytes)> {
-        let mut stream = self.stream().await;
-        let last = stream
-            .info()
-            .await
-            .expect("stream info")
-            .state
-            .last_sequence;
-        let mut messages = Vec::new();
-        for sequence in 1..=last {
-            if let Ok(message) = stream.get_raw_message(sequence).await {
-                messages.push((message.subject.to_string(), message.payload));
-            }
-        }
-        messages
+        crate::nats::stream_messages(&mut self.stream().await).await
     }
 }
 
