@@ -17,6 +17,9 @@ use uuid::Uuid;
 use crate::plan::Incoming;
 
 /// A message read back.
+// Matched as soon as it is made, never stored: boxing the single event would cost an
+// allocation per message on the hot path for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Decoded {
     /// Format 1: its event, or why it is poison (the whole message).
     Single(Result<Incoming, String>),
