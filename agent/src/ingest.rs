@@ -244,7 +244,7 @@ impl Ingest {
         let key = event
             .idempotency_key
             .as_ref()
-            .and_then(|_| u128::from_str_radix(&event.id.replace('-', ""), 16).ok());
+            .and_then(|_| id_bits(&event.id));
         let Some(key) = key else {
             return self.send(project, event, payload).await.map(|(a, _)| a);
         };
@@ -360,9 +360,39 @@ impl Ingest {
     }
 }
 
+/// The 128 bits of a UUID's text, without allocating (the recent-keys index's key).
+fn id_bits(id: &str) -> Option<u128> {
+    let mut bits: u128 = 0;
+    let mut digits = 0;
+    for c in id.chars().filter(|c| *c != '-') {
+        if digits == 32 {
+            return None;
+        }
+        bits = (bits << 4) | u128::from(c.to_digit(16)?);
+        digits += 1;
+    }
+    (digits == 32).then_some(bits)
+}
+
 fn refused(error: impl Into<IngestError>, rate: Option<RateInfo>) -> Outcome {
     Outcome {
         result: Err(error.into()),
         rate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_bits;
+
+    #[test]
+    fn uuid_text_reads_as_its_bits() {
+        assert_eq!(
+            id_bits("0f8e6a8c-0000-4000-8000-00000000002a"),
+            Some(0x0f8e6a8c_0000_4000_8000_00000000002a)
+        );
+        assert_eq!(id_bits("0f8e6a8c"), None);
+        assert_eq!(id_bits("0f8e6a8c-0000-4000-8000-00000000002a0"), None);
+        assert_eq!(id_bits("zf8e6a8c-0000-4000-8000-00000000002a"), None);
     }
 }

@@ -23,8 +23,8 @@ use crate::plan::Incoming;
 pub enum Decoded {
     /// Format 1: its event, or why it is poison (the whole message).
     Single(Result<Incoming, String>),
-    /// Format 2: each event of the bundle with its JSON, decoded or why it is poison.
-    Bundle(Vec<(Result<Incoming, String>, Vec<u8>)>),
+    /// Format 2: each event of the bundle, decoded or why it is poison.
+    Bundle(Vec<Result<Incoming, String>>),
 }
 
 /// Decodes a message body published on `subject`.
@@ -37,13 +37,18 @@ pub fn decode_message(subject: &str, payload: &[u8], prefix: &str) -> Decoded {
         Ok(events) => Decoded::Bundle(
             events
                 .into_iter()
-                .map(|raw| {
-                    let json = raw.get().as_bytes();
-                    (decode_in_bundle(project, json), json.to_vec())
-                })
+                .map(|raw| decode_in_bundle(project, raw.get().as_bytes()))
                 .collect(),
         ),
     }
+}
+
+/// The JSON of the event at `index` of a bundle's body.
+pub fn bundled_event(payload: &[u8], index: usize) -> Option<&[u8]> {
+    bundle::decode(payload)
+        .ok()?
+        .get(index)
+        .map(|raw| raw.get().as_bytes())
 }
 
 /// Decodes one event body published on `subject` (format 1); `Err` holds the poison reason.
@@ -216,11 +221,11 @@ mod tests {
             panic!("a bundle");
         };
         assert_eq!(items.len(), 3);
-        assert!(items[0].0.is_ok());
-        assert_eq!(items[0].1, good.as_bytes());
-        let reason = items[1].0.as_ref().err().unwrap();
+        assert!(items[0].is_ok());
+        assert_eq!(bundled_event(&payload, 0), Some(good.as_bytes()));
+        let reason = items[1].as_ref().err().unwrap();
         assert!(reason.contains("invalid contact_id"), "{reason}");
-        let reason = items[2].0.as_ref().err().unwrap();
+        let reason = items[2].as_ref().err().unwrap();
         assert!(reason.contains("in a bundle of project proj_1"), "{reason}");
     }
 

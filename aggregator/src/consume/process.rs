@@ -37,15 +37,14 @@ struct Delivery {
     message: Message,
     /// A bundle (format 2): refused events are set aside one by one.
     bundle: bool,
-    /// Events of a bundle that could not be decoded: (index, JSON, reason).
-    poison: Vec<(usize, Vec<u8>, String)>,
+    /// Events of a bundle that could not be decoded: (index, reason).
+    poison: Vec<(usize, String)>,
 }
 
-/// An event to store: which message holds it, where, and its JSON (bundles only).
+/// An event to store: which message holds it, and where in it.
 struct Held {
     delivery: usize,
     index: usize,
-    json: Option<Vec<u8>>,
 }
 
 impl Consumer {
@@ -80,7 +79,6 @@ impl Consumer {
                     held.push(Held {
                         delivery: deliveries.len(),
                         index: 0,
-                        json: None,
                     });
                     events.push(incoming);
                     deliveries.push(Delivery {
@@ -91,17 +89,16 @@ impl Consumer {
                 }
                 Decoded::Bundle(items) => {
                     let mut poison = Vec::new();
-                    for (index, (decoded, json)) in items.into_iter().enumerate() {
+                    for (index, decoded) in items.into_iter().enumerate() {
                         match decoded {
                             Ok(incoming) => {
                                 held.push(Held {
                                     delivery: deliveries.len(),
                                     index,
-                                    json: Some(json),
                                 });
                                 events.push(incoming);
                             }
-                            Err(reason) => poison.push((index, json, reason)),
+                            Err(reason) => poison.push((index, reason)),
                         }
                     }
                     deliveries.push(Delivery {
@@ -197,15 +194,13 @@ impl Consumer {
             // A bundle: every event that cannot be stored goes on alone, with its reason.
             let mut refused = delivery.poison;
             for (h, verdict) in &outcomes {
-                if let (Verdict::Refused(reason), Some(json)) = (verdict, &h.json) {
-                    refused.push((h.index, json.clone(), reason.clone()));
+                if let Verdict::Refused(reason) = verdict {
+                    refused.push((h.index, reason.clone()));
                 }
             }
             let mut set_aside = Ok(());
-            for (index, json, reason) in &refused {
-                set_aside = self
-                    .set_aside(&delivery.message, *index, json, reason)
-                    .await;
+            for (index, reason) in &refused {
+                set_aside = self.set_aside(&delivery.message, *index, reason).await;
                 if set_aside.is_err() {
                     break;
                 }

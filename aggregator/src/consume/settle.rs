@@ -69,10 +69,12 @@ impl Consumer {
         &self,
         bundle: &Message,
         index: usize,
-        json: &[u8],
         reason: &str,
     ) -> Result<(), String> {
         let info = bundle.info().map_err(|e| e.to_string())?;
+        // Read from the bundle again: only the rare refused event pays for a copy.
+        let json = super::decode::bundled_event(&bundle.payload, index)
+            .ok_or_else(|| format!("no event {index} in the bundle"))?;
         let prefix = &self.stream.subject_prefix;
         let project = bundle_project(bundle.subject.as_str(), prefix).unwrap_or("_unknown");
         let event = Event::from_json(json).ok();
