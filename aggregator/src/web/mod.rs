@@ -12,6 +12,7 @@ pub mod pages;
 pub mod query;
 pub mod replays;
 pub mod reply;
+mod route_table;
 pub mod session;
 pub mod sign_in;
 pub mod staff;
@@ -23,13 +24,12 @@ pub mod waits;
 
 use std::sync::Arc;
 
-use sendrealm_common::error_code::ErrorCode;
-use sendrealm_common::routes::{Route, allowed, allows};
 use warp::Filter;
-use warp::http::{HeaderValue, header};
 
 use crate::metrics::Metrics;
 use crate::store::Store;
+
+pub use route_table::ROUTES;
 
 /// What the handlers share.
 pub struct State {
@@ -62,69 +62,6 @@ const SYSTEM_EVENT_LIMIT_BYTES: u64 = 1024 * 1024;
 
 /// Largest form body the pages accept.
 const FORM_LIMIT_BYTES: u64 = 16 * 1024;
-
-/// Every path the aggregator serves and its methods: a request with another method gets
-/// `405` with this `Allow`.
-pub const ROUTES: &[Route] = &[
-    ("/v1/events", "GET"),
-    ("/v1/events/*", "GET"),
-    ("/v1/contacts/*", "GET"),
-    ("/v1/dlq/counts", "GET"),
-    ("/v1/system-events", "POST"),
-    ("/v1/waits", "POST"),
-    ("/v1/waits/*", "GET, DELETE"),
-    ("/v1/catalog", "GET"),
-    ("/v1/catalog/*", "GET"),
-    ("/v1/catalog/*/pii/*", "POST"),
-    ("/v1/backoffice/catalog", "GET"),
-    ("/v1/backoffice/latency", "GET"),
-    ("/backoffice", "GET"),
-    ("/backoffice/login", "GET, POST"),
-    ("/backoffice/logout", "POST"),
-    ("/backoffice/catalog", "GET"),
-    ("/backoffice/latency", "GET"),
-    ("/backoffice/dead-letters", "GET"),
-    ("/backoffice/dead-letters/replay", "POST"),
-    ("/backoffice/dead-letters/*", "GET"),
-    ("/backoffice/dead-letters/*/replay", "POST"),
-    ("/backoffice/replays/*", "GET"),
-    ("/backoffice/projects", "GET"),
-    ("/backoffice/projects/*", "GET, POST"),
-    ("/dashboard", "GET"),
-    ("/dashboard/login", "GET, POST"),
-    ("/dashboard/logout", "POST"),
-    ("/dashboard/*/catalog", "GET"),
-    ("/dashboard/*/catalog/*", "GET"),
-    ("/dashboard/*/catalog/*/pii", "POST"),
-    ("/static/sendrealm.css", "GET"),
-    ("/healthz", "GET"),
-    ("/readyz", "GET"),
-    ("/metrics", "GET"),
-];
-
-/// `405` with `Allow` for a known path asked with a method it does not answer; any other
-/// request is left to the other routes' rejections.
-fn method_not_allowed()
--> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    warp::path::full().and(warp::method()).and_then(
-        |path: warp::path::FullPath, method: warp::http::Method| async move {
-            match allowed(ROUTES, path.as_str()) {
-                Some(allow) if !allows(allow, method.as_str()) => {
-                    let mut response = reply::ApiError::new(
-                        ErrorCode::MethodNotAllowed,
-                        format!("{} answers {allow} only", path.as_str()),
-                    )
-                    .into_response();
-                    response
-                        .headers_mut()
-                        .insert(header::ALLOW, HeaderValue::from_static(allow));
-                    Ok(response)
-                }
-                _ => Err(warp::reject::not_found()),
-            }
-        },
-    )
-}
 
 /// All aggregator routes, every rejection rendered as the error envelope.
 pub fn routes(
@@ -434,21 +371,8 @@ pub fn routes(
         .unify()
         .or(ops)
         .unify()
-        .or(method_not_allowed())
+        .or(route_table::method_not_allowed())
         .unify()
         .recover(reply::recover)
         .unify()
-}
-
-#[cfg(test)]
-mod contract {
-    #[test]
-    fn every_route_is_in_the_openapi_document() {
-        let yaml = include_str!("../../../docs/openapi-aggregator.yaml");
-        let missing = sendrealm_common::routes::undocumented(super::ROUTES, yaml);
-        assert!(
-            missing.is_empty(),
-            "not in docs/openapi-aggregator.yaml: {missing:?}"
-        );
-    }
 }
