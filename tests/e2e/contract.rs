@@ -72,15 +72,7 @@ async fn both_services_keep_their_published_contract() {
     let agent_url = pipeline.stack.agent.url.clone();
     let key = pipeline.stack.project.key.clone();
     let aggregator_url = pipeline.aggregator.url.clone();
-    let created = pipeline
-        .stack
-        .cli
-        .json(&["service-token", "create", "--name", "contract", "--json"])
-        .await;
-    let service_token = created["service_token"]
-        .as_str()
-        .expect("service token")
-        .to_owned();
+    let service_token = pipeline.stack.cli.service_token("contract").await;
     // Each credential on the operations it is for: the project key on the read API and
     // the catalog, the admin token on the backoffice, a service token on the internal
     // endpoints. The open endpoints go with the first.

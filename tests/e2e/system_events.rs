@@ -17,14 +17,7 @@ async fn a_mail_delivery_from_a_service_is_stored_and_catalogued_as_a_system_eve
     let stack = &pipeline.stack;
     let agg = &pipeline.aggregator;
     let project = &stack.project;
-    let created = stack
-        .cli
-        .json(&["service-token", "create", "--name", "mail", "--json"])
-        .await;
-    let token = created["service_token"]
-        .as_str()
-        .expect("a token")
-        .to_owned();
+    let token = stack.cli.service_token("mail").await;
     assert!(token.starts_with("srs_"));
 
     let delivery = json!({

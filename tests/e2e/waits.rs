@@ -13,16 +13,6 @@ use serde_json::{Value, json};
 
 const SETTLED: Duration = Duration::from_secs(30);
 
-async fn service_token(cli: &AdminCli) -> String {
-    let created = cli
-        .json(&["service-token", "create", "--name", "automations", "--json"])
-        .await;
-    created["service_token"]
-        .as_str()
-        .expect("a service token")
-        .to_owned()
-}
-
 fn rfc3339_in(ms: i64) -> String {
     sendrealm_common::event::Timestamp::from_unix_millis(
         sendrealm_common::event::Timestamp::now().unix_millis() + ms,
@@ -72,7 +62,7 @@ async fn a_wait_by_email_is_resumed_by_the_linked_external_id_and_published_once
     let stack = &pipeline.stack;
     let agg = &pipeline.aggregator;
     let project = &stack.project;
-    let token = service_token(&stack.cli).await;
+    let token = stack.cli.service_token("automations").await;
 
     // Olivia signs up with both identifiers: the store links them to one contact.
     let reply = stack
@@ -200,7 +190,7 @@ async fn a_wait_matches_an_event_stored_before_it_and_a_cancel_is_final() {
     let stack = &pipeline.stack;
     let agg = &pipeline.aggregator;
     let project = &stack.project;
-    let token = service_token(&stack.cli).await;
+    let token = stack.cli.service_token("automations").await;
     let reply = stack
         .agent
         .send_event(
@@ -262,7 +252,7 @@ async fn a_timeout_fires_after_a_crash_and_is_published_once() {
         stack,
         database: _database,
     } = Pipeline::start(Database::Sqlite, &[], &[], &[]).await;
-    let token = service_token(&stack.cli).await;
+    let token = stack.cli.service_token("automations").await;
     let body = json!({"id": "w-timeout", "project_id": stack.project.id,
         "waiting_for_event_name": "order.completed", "email": "late@example.com",
         "timeout_at": rfc3339_in(2_000)});
@@ -306,7 +296,7 @@ async fn two_aggregators_publish_each_outcome_once(database: Database) {
     let env = [("SENDREALM_CONSUMER__BATCH_SIZE", "1")];
     let a = Aggregator::start(&stack.nats, &stack.cli, &env).await;
     let b = Aggregator::start(&stack.nats, &stack.cli, &env).await;
-    let token = service_token(&stack.cli).await;
+    let token = stack.cli.service_token("automations").await;
     // Twenty waits resumed by events, twenty timed out; registered on both instances.
     for i in 0..40 {
         let agg = if i % 2 == 0 { &a } else { &b };

@@ -105,6 +105,17 @@ impl AdminCli {
         })
     }
 
+    /// `service-token create --name <name>`: a platform service's token.
+    pub async fn service_token(&self, name: &str) -> String {
+        let created = self
+            .json(&["service-token", "create", "--name", name, "--json"])
+            .await;
+        created["service_token"]
+            .as_str()
+            .expect("a service token")
+            .to_owned()
+    }
+
     /// `project create --name <name> <extra> --json`.
     pub async fn create_project(&self, name: &str, extra: &[&str]) -> Project {
         let mut args = vec!["project", "create", "--name", name, "--json"];
