@@ -105,8 +105,12 @@ impl AgentConfig {
     /// Checks relations between values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |m: String| Err(ConfigError::Inconsistent(m));
-        if self.region.is_empty() || self.region.len() > 64 {
-            return fail("region must be 1-64 characters".into());
+        if self.region.len() > 64 || !sendrealm_common::subjects::is_token(&self.region) {
+            // A region names its subjects and its leaf's JetStream domain.
+            return fail(
+                "region must be 1-64 letters, digits, '-' or '_' (it is a NATS subject token)"
+                    .into(),
+            );
         }
         if self.max_batch_events == 0 || self.max_batch_events > 1000 {
             return fail("max_batch_events must be between 1 and 1000".into());

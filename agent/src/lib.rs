@@ -107,6 +107,7 @@ pub async fn run(
         Arc::clone(&state.refusals),
         config.region.clone(),
         config.nats.stream.replicas,
+        config.nats.stream.create,
         background.clone(),
     ));
 

@@ -193,6 +193,8 @@ enum WatchError {
     Entry(kv::WatcherError),
     #[error("policy watch ended")]
     Ended,
+    #[error("the region's policy mirror has not heard from the hub yet")]
+    MirrorNotSynced,
 }
 
 /// Keeps `policies` in step with the bucket until `stop` is cancelled, re-watching with a
@@ -228,7 +230,19 @@ async fn watch_once(
     policies: &Policies,
 ) -> Result<(), WatchError> {
     let store = js.get_key_value(bucket).await?;
-    let empty = store.status().await?.values() == 0;
+    let status = store.status().await?;
+    let empty = status.values() == 0;
+    // A region's mirror is empty until its first contact with the hub: that is not "no
+    // projects", and reading it so would refuse every key until it syncs.
+    if empty
+        && status
+            .info
+            .mirror
+            .as_ref()
+            .is_some_and(|mirror| mirror.active.is_none())
+    {
+        return Err(WatchError::MirrorNotSynced);
+    }
     let mut watch = store.watch_with_history(">").await?;
     policies.live.store(true, Ordering::Release);
     // The session first replays the bucket (the latest entry of every key), then follows

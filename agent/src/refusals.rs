@@ -56,19 +56,24 @@ impl Refusals {
     }
 }
 
-/// Reports refusals every few seconds until `stop`, then once more. Each report carries a
+/// Reports refusals every few seconds until `stop`, then once more (creating the stats
+/// stream first when `create_stream`). Each report carries a
 /// `Nats-Msg-Id` unique to this agent's life, so a retried publish is stored once.
 pub async fn report(
     js: jetstream::Context,
     refusals: Arc<Refusals>,
     region: String,
     replicas: usize,
+    create_stream: bool,
     stop: CancellationToken,
 ) {
     let agent = agent_name();
     let subject = format!("{REFUSALS_SUBJECT_PREFIX}.{region}");
     let mut sequence: u64 = 0;
-    let mut stream_ready = false;
+    // An agent that may not create streams (a region's, with least-privilege credentials)
+    // publishes to the hub's stats stream across the leaf link; while the hub is away the
+    // reports wait and are added to the next one.
+    let mut stream_ready = !create_stream;
     loop {
         let stopping = tokio::select! {
             _ = stop.cancelled() => true,

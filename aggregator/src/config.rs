@@ -36,6 +36,8 @@ pub struct AggregatorConfig {
     pub dashboard: DashboardConfig,
     /// Fault injection, for dead-letter drills.
     pub faults: FaultsConfig,
+    /// Regions whose leaf nodes feed the events stream (docs/deploy.md).
+    pub regions: RegionsConfig,
     /// How long shutdown waits for the current batch to commit and ack.
     pub shutdown_timeout_secs: u64,
     /// How often the policy bucket is compared with the database and corrected (a change
@@ -120,6 +122,36 @@ impl Default for DlqConfig {
 pub struct FaultsConfig {
     /// Projects whose events fail transiently on every delivery.
     pub fail_projects: Vec<String>,
+}
+
+/// Regions: each a NATS leaf node with its own JetStream domain, where agents publish to a
+/// regional stream that the hub's events stream sources. Empty: one NATS for everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegionsConfig {
+    /// Region names, each also its leaf's JetStream domain and its agents' `region`.
+    pub names: Vec<String>,
+    /// The hub's JetStream domain (where this aggregator's streams and policy bucket are).
+    pub hub_domain: String,
+    /// How long a region keeps its events: the longest hub outage it rides out.
+    pub keep_days: u64,
+    /// Most bytes a region's stream holds; when full, its agents answer `503` rather than
+    /// drop anything. 0: bounded by the leaf's JetStream storage only.
+    pub max_bytes: u64,
+    /// How often regions are checked: provisioning retried, source lag exported.
+    pub check_secs: u64,
+}
+
+impl Default for RegionsConfig {
+    fn default() -> Self {
+        RegionsConfig {
+            names: Vec::new(),
+            hub_domain: "hub".into(),
+            keep_days: 7,
+            max_bytes: 0,
+            check_secs: 10,
+        }
+    }
 }
 
 /// The database purge of expired events.
@@ -210,6 +242,7 @@ impl Default for AggregatorConfig {
             dlq: DlqConfig::default(),
             dashboard: DashboardConfig::default(),
             faults: FaultsConfig::default(),
+            regions: RegionsConfig::default(),
             shutdown_timeout_secs: 20,
             policy_reconcile_secs: 10,
         }
@@ -282,6 +315,27 @@ impl AggregatorConfig {
         if self.database.max_connections == 0 {
             return Err(ConfigError::Inconsistent(
                 "database.max_connections must be positive".into(),
+            ));
+        }
+        let regions = &self.regions;
+        if let Some(bad) = regions
+            .names
+            .iter()
+            .chain(std::iter::once(&regions.hub_domain))
+            .find(|n| n.len() > 64 || !sendrealm_common::subjects::is_token(n))
+        {
+            return Err(ConfigError::Inconsistent(format!(
+                "region and domain names are 1-64 letters, digits, '-' or '_': {bad:?}"
+            )));
+        }
+        if regions.names.contains(&regions.hub_domain) {
+            return Err(ConfigError::Inconsistent(
+                "regions.names must not include regions.hub_domain".into(),
+            ));
+        }
+        if regions.keep_days == 0 || regions.check_secs == 0 {
+            return Err(ConfigError::Inconsistent(
+                "regions.keep_days and regions.check_secs must be positive".into(),
             ));
         }
         for (name, hash) in [

@@ -14,6 +14,7 @@
 //! * [`service_tokens`]: the credential of platform services on the internal paths.
 //! * [`internal`]: system events from platform services, checked against the registry.
 //! * [`policies`]: publishing policies to the KV bucket.
+//! * [`regions`]: leaf-node regions: their streams and policy mirrors, sourced by the hub.
 //! * [`consume`]: the durable pull consumer: batches, acks after commit, poison handling.
 //! * [`known`]: what never changes once seen (projects, identifier links), so batches skip
 //!   lookups.
@@ -29,7 +30,7 @@
 //! * [`reports`]: the agents' refusal reports, added to those figures.
 //! * [`pull`]: the loop of a durable pull consumer (dead letters, reports).
 //! * [`service`]: wiring it all together, with ordered shutdown.
-//! * [`cli`], [`dlq_cli`], [`tokens_cli`]: the admin commands.
+//! * [`cli`], [`dlq_cli`], [`tokens_cli`], [`nats_cli`]: the admin commands.
 
 pub mod catalog;
 pub mod catalog_folder;
@@ -43,11 +44,13 @@ pub mod identity;
 pub mod internal;
 pub mod known;
 pub mod metrics;
+pub mod nats_cli;
 pub mod outbox;
 pub mod plan;
 pub mod policies;
 pub mod projects;
 pub mod pull;
+pub mod regions;
 pub mod reports;
 pub mod retention;
 pub mod service;

@@ -49,6 +49,20 @@ enum Command {
     /// List, inspect, replay and purge dead letters.
     #[command(subcommand)]
     Dlq(sendrealm_aggregator::dlq_cli::DlqCommand),
+    /// Make a NATS user nkey pair: the seed goes to a new file (mode 0600), the public key
+    /// (for the nats-server configuration) is printed.
+    Nkey {
+        /// Where to write the seed; the file must not exist.
+        #[arg(long)]
+        seed_file: PathBuf,
+    },
+    /// Provision the configured regions (streams, policy mirrors, sources) and show their
+    /// state: lag and last activity of each. Exits 1 when one is not ready.
+    Regions {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Issue, list and revoke the tokens of platform services (internal paths).
     #[command(subcommand)]
     ServiceToken(sendrealm_aggregator::tokens_cli::ServiceTokenCommand),
@@ -116,6 +130,12 @@ async fn execute(config: AggregatorConfig, command: Command) -> anyhow::Result<(
             sendrealm_aggregator::dlq_cli::dlq(open(&config).await?, &config, command).await
         }
         Command::Project(command) => cli::project(open(&config).await?, &config, command).await,
+        Command::Nkey { seed_file } => {
+            let public = sendrealm_aggregator::nats_cli::new_nkey(&seed_file)?;
+            println!("{public}");
+            Ok(())
+        }
+        Command::Regions { json } => sendrealm_aggregator::nats_cli::regions(&config, json).await,
         Command::ServiceToken(command) => {
             sendrealm_aggregator::tokens_cli::service_token(open(&config).await?, command).await
         }

@@ -51,6 +51,7 @@ pub struct Metrics {
     projects: Mutex<BTreeMap<String, ProjectStats>>,
     /// Per-project figures bound for the database (the backoffice's lasting view).
     pub figures: std::sync::Arc<crate::figures::Figures>,
+    regions: Mutex<Vec<crate::regions::RegionState>>,
 }
 
 impl Metrics {
@@ -107,6 +108,12 @@ impl Metrics {
     /// Whether the consumer is pulling.
     pub fn set_consuming(&self, on: bool) {
         self.consuming.store(on, Ordering::Relaxed);
+    }
+    /// The regions as last checked.
+    pub fn set_regions(&self, states: Vec<crate::regions::RegionState>) {
+        if let Ok(mut regions) = self.regions.lock() {
+            *regions = states;
+        }
     }
     /// Whether the consumer is pulling.
     pub fn is_consuming(&self) -> bool {
@@ -238,6 +245,9 @@ impl Metrics {
             "sendrealm_aggregator_consuming {}",
             u8::from(self.is_consuming())
         );
+        if let Ok(regions) = self.regions.lock() {
+            crate::regions::render(&mut out, &regions);
+        }
         out
     }
 }

@@ -117,6 +117,15 @@ pub async fn run(
             stopping.clone(),
         ))
     });
+    let regions_metrics = Arc::clone(&metrics);
+    tokio::spawn(crate::regions::run(
+        client.clone(),
+        js.clone(),
+        config.nats.clone(),
+        config.regions.clone(),
+        move |states| regions_metrics.set_regions(states),
+        background.clone(),
+    ));
     tokio::spawn(sync_policies(
         store.clone(),
         js.clone(),

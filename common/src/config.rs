@@ -101,8 +101,11 @@ pub fn secret(inline: Option<&str>, file: Option<&Path>) -> Result<Option<String
 pub struct NatsConfig {
     /// Server URL(s), comma-separated.
     pub url: String,
-    /// A `.creds` file for NATS authentication.
+    /// A `.creds` file (JWT) for NATS authentication.
     pub credentials_file: Option<PathBuf>,
+    /// A file holding this service's NATS user nkey seed (`SU…`): the server keeps only the
+    /// public key. Works with systemd `LoadCredential=`.
+    pub nkey_seed_file: Option<PathBuf>,
     /// Connection name shown in server monitoring.
     pub name: Option<String>,
     /// Keep-alive ping interval; a dead link is noticed after about two intervals.
@@ -120,6 +123,7 @@ impl Default for NatsConfig {
         NatsConfig {
             url: "nats://127.0.0.1:4222".into(),
             credentials_file: None,
+            nkey_seed_file: None,
             name: None,
             ping_interval_secs: 10,
             request_timeout_ms: 5_000,

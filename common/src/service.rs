@@ -79,6 +79,17 @@ pub enum NatsConnectError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The nkey seed file could not be read or holds no user seed.
+    #[error("cannot use the NATS nkey seed in {path}: {reason}")]
+    Nkey {
+        /// The configured path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Both a credentials file and an nkey seed are configured.
+    #[error("give nats.credentials_file or nats.nkey_seed_file, not both")]
+    TwoIdentities,
     /// The client could not be created.
     #[error("cannot connect to NATS at {url}: {source}")]
     Connect {
@@ -104,6 +115,12 @@ pub async fn connect_nats(config: &NatsConfig, role: &str) -> Result<Client, Nat
                 other => tracing::info!(event = %other, "NATS client event."),
             }
         });
+    if config.credentials_file.is_some() && config.nkey_seed_file.is_some() {
+        return Err(NatsConnectError::TwoIdentities);
+    }
+    if let Some(path) = &config.nkey_seed_file {
+        options = options.nkey(read_nkey_seed(path)?);
+    }
     if let Some(path) = &config.credentials_file {
         options = options.credentials_file(path).await.map_err(|source| {
             NatsConnectError::Credentials {
@@ -127,6 +144,21 @@ pub async fn connect_nats(config: &NatsConfig, role: &str) -> Result<Client, Nat
             url: config.url.clone(),
             source,
         })
+}
+
+/// The user seed in `path`, checked to be one (a public key pasted by mistake would
+/// otherwise fail later as an opaque authorization error).
+fn read_nkey_seed(path: &std::path::Path) -> Result<String, NatsConnectError> {
+    let fail = |reason: String| NatsConnectError::Nkey {
+        path: path.display().to_string(),
+        reason,
+    };
+    let seed = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let seed = seed.trim();
+    if !seed.starts_with("SU") {
+        return Err(fail("not a user seed (it starts with SU)".into()));
+    }
+    Ok(seed.to_owned())
 }
 
 /// The JetStream config of the events stream, as both services create it when missing.

@@ -11,6 +11,26 @@ pub const DEFAULT_SUBJECT_PREFIX: &str = "sendrealm.events";
 /// Default KV bucket holding project policies.
 pub const DEFAULT_POLICY_BUCKET: &str = "sendrealm_policies";
 
+/// The events stream of a region's leaf node (one per JetStream domain, so every region
+/// uses the same name); the hub's events stream sources each of them.
+pub const REGIONAL_STREAM: &str = "SENDREALM_REGION";
+
+/// The subject prefix of a region's events: `sendrealm.regions.<region>.events`. Each
+/// region has its own, so one region's stream never captures another's events (interest
+/// crosses leaf links whatever the JetStream domain).
+pub fn regional_prefix(region: &str) -> String {
+    format!("sendrealm.regions.{region}.events")
+}
+
+/// Whether `name` can be one subject token (a region name, a JetStream domain): ASCII
+/// letters, digits, `-` and `_`.
+pub fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The stream of operational reports between the services (agents' refusal counts).
 pub const STATS_STREAM: &str = "SENDREALM_STATS";
 /// Agents publish their refusal reports on `<this>.<region>`.
@@ -46,5 +66,12 @@ mod tests {
             "sendrealm.events.proj_1.order.completed"
         );
         assert_eq!(stream_subjects("sendrealm.events"), "sendrealm.events.>");
+    }
+
+    #[test]
+    fn regions_have_their_own_subjects() {
+        assert_eq!(regional_prefix("eu-1"), "sendrealm.regions.eu-1.events");
+        assert!(is_token("eu-1") && is_token("us_east"));
+        assert!(!is_token("") && !is_token("eu.1") && !is_token("eu*") && !is_token("é"));
     }
 }

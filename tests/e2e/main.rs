@@ -23,6 +23,7 @@ mod observability;
 mod outage;
 mod pipeline;
 mod policy_updates;
+mod regions;
 mod retention;
 mod soak;
 mod system_events;

@@ -76,13 +76,20 @@ impl AdminCli {
         &self.env
     }
 
-    /// Runs `sendrealm-aggregator <args>`.
+    /// Runs `sendrealm-aggregator <args>` (with the `SENDREALM_CONFIG` file among its
+    /// settings, if any, else none).
     pub async fn run(&self, args: &[&str]) -> Output {
+        let config = self
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "SENDREALM_CONFIG")
+            .map_or("/dev/null", |(_, v)| v.as_str());
         tokio::process::Command::new(crate::bin("sendrealm-aggregator"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .args(["--config", "/dev/null"])
+            .args(["--config", config])
             .args(args)
             .output()
             .await

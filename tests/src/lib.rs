@@ -14,6 +14,7 @@
 //! * [`load`]: load with a ledger of acknowledged keys, for fault tests.
 //! * [`stack`]: nats-server + project + agent (+ aggregator) in one call.
 //! * [`proxy`]: a TCP proxy to cut, to take a database away mid-test.
+//! * [`regions`]: a hub and two leaf nodes from `config/regions/`, with agents and nkeys.
 //! * [`wait`]: waiting on a condition with a deadline (never a bare sleep).
 
 pub mod agent;
@@ -26,6 +27,7 @@ pub mod pages;
 pub mod postgres;
 pub mod process;
 pub mod proxy;
+pub mod regions;
 pub mod stack;
 pub mod wait;
 

@@ -64,6 +64,7 @@ pub struct NatsServer {
     dir: TempDir,
     port: u16,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl NatsServer {
@@ -93,7 +94,8 @@ impl NatsServer {
             .arg(&store)
             .arg("--ports_file_dir")
             .arg(&ports_dir)
-            .args(&self.extra_args);
+            .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut process = Process::spawn("nats-server", command, &self.dir.path().join("nats.log"));
         process.allow_unclean_exit();
         let url = wait::until_blocking(START_TIMEOUT, || read_ports_file(&ports_dir))
@@ -173,6 +175,19 @@ impl NatsServer {
 
     /// Starts on `port` (0: a free one, reported by the server).
     fn start_on_port(port: u16, extra_args: &[&str]) -> NatsServer {
+        Self::start_configured(port, extra_args, &[])
+    }
+
+    /// Starts with a configuration file whose `$VARIABLES` come from `env`; the client
+    /// port, store and monitoring port are the test's own (command-line flags win over
+    /// the file).
+    pub fn start_with_config(config: &std::path::Path, env: &[(String, String)]) -> NatsServer {
+        let monitor = free_port().to_string();
+        let config = config.display().to_string();
+        Self::start_configured(0, &["-c", &config, "-m", &monitor], env)
+    }
+
+    fn start_configured(port: u16, extra_args: &[&str], env: &[(String, String)]) -> NatsServer {
         let dir = tempfile::Builder::new()
             .prefix("sendrealm-nats-")
             .tempdir()
@@ -182,9 +197,16 @@ impl NatsServer {
             dir,
             port,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            env: env.to_vec(),
         };
         server.spawn();
         server
+    }
+
+    /// Starts it again after [`stop`](Self::stop) or [`kill`](Self::kill): same port,
+    /// same store, same configuration.
+    pub fn resume(&mut self) {
+        self.spawn();
     }
 
     /// Starts it again on the same port with the same store.
@@ -226,7 +248,7 @@ pub async fn stream_messages(
 }
 
 /// A loopback port free right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -163,8 +163,14 @@ const ADDRESS_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Service {
     /// Starts `binary run` on a free loopback port with `env` (later entries win) and
-    /// waits for the address it bound.
+    /// waits for the address it bound. A `SENDREALM_CONFIG` entry names the config file
+    /// (the environment still overrides it); without one there is none.
     pub async fn start(binary: &str, env: &[(String, String)]) -> Service {
+        let config = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "SENDREALM_CONFIG")
+            .map_or("/dev/null", |(_, v)| v.as_str());
         let dir = tempfile::Builder::new()
             .prefix(&format!("{binary}-"))
             .tempdir()
@@ -177,7 +183,7 @@ impl Service {
             .env("SENDREALM_LISTEN", "127.0.0.1:0")
             .env("SENDREALM_SHUTDOWN_TIMEOUT_SECS", "10")
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .args(["--config", "/dev/null", "run", "--addr-file"])
+            .args(["--config", config, "run", "--addr-file"])
             .arg(&addr_file);
         let mut process = Process::spawn(binary, command, &dir.path().join("service.log"));
         let addr = wait::until(ADDRESS_TIMEOUT, &format!("{binary}'s address file"), || {
