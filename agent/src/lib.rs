@@ -102,6 +102,7 @@ pub async fn run(
         background.clone(),
     ));
     tokio::spawn(notify_when_ready(Arc::clone(&state), background.clone()));
+    tokio::spawn(service::watchdog());
     let reporter = tokio::spawn(refusals::report(
         js.clone(),
         Arc::clone(&state.refusals),

@@ -165,6 +165,7 @@ pub async fn run(
         .run();
     let mut server = std::pin::pin!(server);
     tokio::spawn(notify_when_ready(Arc::clone(&metrics), background.clone()));
+    tokio::spawn(service::watchdog());
     tokio::select! {
         _ = &mut server => {}
         _ = shutdown => {}

@@ -63,6 +63,32 @@ pub fn notify_ready() {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 }
 
+/// Pings systemd's watchdog (`WatchdogSec=`) at half its interval for as long as the
+/// runtime runs, so a wedged process is restarted; returns at once without a watchdog.
+/// Spawn it on the service's runtime: the pings then prove that runtime still schedules.
+pub async fn watchdog() {
+    let Some(interval) = watchdog_interval() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(interval / 2);
+    loop {
+        tick.tick().await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+    }
+}
+
+/// `WATCHDOG_USEC`, unless `WATCHDOG_PID` names another process (as sd_watchdog_enabled
+/// reads them: the PID is optional).
+fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    (usec > 0).then(|| Duration::from_micros(usec))
+}
+
 /// Tells systemd the service is stopping; a no-op outside systemd.
 pub fn notify_stopping() {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);

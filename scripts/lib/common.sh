@@ -110,6 +110,15 @@ ensure_schemathesis() {
   export SCHEMATHESIS_BIN
 }
 
+# Installs Debian packages (as root, or through sudo); fails where there is no apt-get.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null 2>&1
+}
+
 # Makes sure headless Chromium is available for the page tests (Debian package chromium).
 ensure_chromium() {
   if [ -n "${CHROMIUM_BIN:-}" ] && [ -x "$CHROMIUM_BIN" ]; then return 0; fi
@@ -117,13 +126,8 @@ ensure_chromium() {
   for candidate in /usr/bin/chromium /usr/bin/chromium-browser /usr/bin/google-chrome; do
     if [ -x "$candidate" ]; then CHROMIUM_BIN=$candidate; export CHROMIUM_BIN; return 0; fi
   done
-  if command -v apt-get >/dev/null 2>&1; then
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    say "Installing Chromium (Debian package chromium) for the page tests"
-    $sudo apt-get update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null 2>&1 || return 1
-    [ -x /usr/bin/chromium ] && CHROMIUM_BIN=/usr/bin/chromium && export CHROMIUM_BIN && return 0
-  fi
+  say "Installing Chromium (Debian package chromium) for the page tests"
+  apt_install chromium || return 1
+  [ -x /usr/bin/chromium ] && CHROMIUM_BIN=/usr/bin/chromium && export CHROMIUM_BIN && return 0
   return 1
 }

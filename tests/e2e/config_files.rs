@@ -25,6 +25,9 @@ fn example_configs_pass_check_config() {
     for (binary, file) in [
         ("sendrealm-agent", "config/agent.example.toml"),
         ("sendrealm-aggregator", "config/aggregator.example.toml"),
+        ("sendrealm-agent", "config/regions/agent-eu.toml"),
+        ("sendrealm-agent", "config/regions/agent-us.toml"),
+        ("sendrealm-aggregator", "config/regions/aggregator.toml"),
     ] {
         let out = check_config(binary, &repo_root().join(file), &[]);
         assert!(
@@ -78,4 +81,38 @@ fn check_config_masks_database_passwords() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(!printed.contains("hunter2"), "{printed}");
     assert!(printed.contains("postgres://app:***@db/x"), "{printed}");
+}
+
+#[test]
+fn the_nats_server_examples_are_valid() {
+    let key = || nkeys::KeyPair::new_user().public_key();
+    let seed = nkeys::KeyPair::new_user().seed().unwrap();
+    let env = [
+        ("SENDREALM_LEAF_LISTEN", "127.0.0.1:7422".to_owned()),
+        (
+            "SENDREALM_HUB_LEAF_URL",
+            "nats-leaf://127.0.0.1:7422".to_owned(),
+        ),
+        ("SENDREALM_AGGREGATOR_NKEY", key()),
+        ("SENDREALM_LEAF_EU_NKEY", key()),
+        ("SENDREALM_LEAF_US_NKEY", key()),
+        ("SENDREALM_AGENT_NKEY", key()),
+        ("SENDREALM_LEAF_SEED", seed),
+    ];
+    for file in ["hub.conf", "leaf-eu.conf", "leaf-us.conf"] {
+        let out = Command::new(sendrealm_e2e::nats::server_binary())
+            .env_clear()
+            .envs(env.clone())
+            .arg("-t")
+            .arg("-c")
+            .arg(repo_root().join("config/regions").join(file))
+            .output()
+            .expect("nats-server -t");
+        assert!(
+            out.status.success(),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -27,6 +27,7 @@ mod regions;
 mod retention;
 mod soak;
 mod system_events;
+mod systemd;
 mod upgrade;
 mod validation;
 mod waits;
