@@ -52,6 +52,8 @@ pub struct Metrics {
     /// Per-project figures bound for the database (the backoffice's lasting view).
     pub figures: std::sync::Arc<crate::figures::Figures>,
     regions: Mutex<Vec<crate::regions::RegionState>>,
+    /// How far each region's messages have been pulled (for its backlog).
+    pub region_progress: std::sync::Arc<crate::regions::Progress>,
 }
 
 impl Metrics {

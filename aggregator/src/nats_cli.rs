@@ -36,7 +36,7 @@ pub async fn regions(config: &AggregatorConfig, json: bool) -> anyhow::Result<()
             config.nats.request_timeout_ms,
         ))
         .build(client);
-    let states = regions::check(&js.client(), &js, &config.nats, &config.regions).await?;
+    let states = regions::check(&js.client(), &js, &config.nats, &config.regions, None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&states)?);
     } else {
@@ -50,8 +50,8 @@ pub async fn regions(config: &AggregatorConfig, json: bool) -> anyhow::Result<()
 
 fn print_states(states: &[RegionState]) {
     println!(
-        "{:<16} {:<12} {:<8} {:>10} {:>12}  error",
-        "region", "provisioned", "sourced", "lag", "last active"
+        "{:<16} {:<12} {:<8} {:>10} {:>10} {:>12}  error",
+        "region", "provisioned", "sourced", "accepted", "lag", "last active"
     );
     for state in states {
         let active = state

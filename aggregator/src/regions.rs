@@ -9,6 +9,8 @@
 //! anything. It never deletes or recreates a regional stream: a source keeps its position
 //! by sequence and would skip a recreated stream's events (nats-server #8346).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_nats::jetstream::{
@@ -39,8 +41,52 @@ pub struct RegionState {
     pub lag: Option<u64>,
     /// Time since the source last heard from the region.
     pub last_active: Option<Duration>,
+    /// Messages the region's stream holds in all (its last sequence).
+    pub accepted: Option<u64>,
+    /// Of those, how many this aggregator has not received yet: the region's backlog
+    /// (known once an event from the region has arrived since this aggregator started).
+    pub pending: Option<u64>,
     /// What failed at the last check, if anything.
     pub error: Option<String>,
+}
+
+/// The furthest message of each region this aggregator has pulled, by the region's own
+/// sequence (sourced messages carry it in `Nats-Stream-Source`).
+#[derive(Debug, Default)]
+pub struct Progress(Mutex<HashMap<String, u64>>);
+
+impl Progress {
+    /// Notes a pulled message (a no-op for one published at the hub).
+    pub fn note(&self, headers: Option<&async_nats::HeaderMap>) {
+        let Some(value) = headers.and_then(|h| h.get("Nats-Stream-Source")) else {
+            return;
+        };
+        if let Some((region, sequence)) = origin(value.as_str())
+            && let Ok(mut seen) = self.0.lock()
+        {
+            let held = seen.entry(region.to_owned()).or_default();
+            *held = (*held).max(sequence);
+        }
+    }
+
+    /// The furthest sequence pulled from `region`, if any yet.
+    pub fn seen(&self, region: &str) -> Option<u64> {
+        self.0.lock().ok()?.get(region).copied()
+    }
+}
+
+/// The region and its stream's sequence, from a `Nats-Stream-Source` header:
+/// `<stream>:<hash> <sequence> > > <origin subject> …`, the subject being the region's.
+fn origin(header: &str) -> Option<(&str, u64)> {
+    let mut fields = header.split_whitespace();
+    fields.next()?;
+    let sequence = fields.next()?.parse().ok()?;
+    let region = fields
+        .find_map(|f| f.strip_prefix("sendrealm.regions."))?
+        .split('.')
+        .next()
+        .filter(|r| !r.is_empty())?;
+    Some((region, sequence))
 }
 
 /// Why a round of checks could not run at all.
@@ -62,6 +108,7 @@ pub async fn run(
     js: jetstream::Context,
     nats: NatsConfig,
     regions: RegionsConfig,
+    progress: std::sync::Arc<Progress>,
     report: impl Fn(Vec<RegionState>) + Send + 'static,
     stop: CancellationToken,
 ) {
@@ -70,7 +117,7 @@ pub async fn run(
     }
     let mut last_errors: Vec<Option<String>> = Vec::new();
     loop {
-        match check(&client, &js, &nats, &regions).await {
+        match check(&client, &js, &nats, &regions, Some(&progress)).await {
             Ok(states) => {
                 let errors: Vec<_> = states.iter().map(|s| s.error.clone()).collect();
                 // Logged when something changes, not every round of an outage.
@@ -97,12 +144,14 @@ pub async fn run(
 }
 
 /// One round: provisions what is missing in each region, adds missing sources to the
-/// events stream, and reads each region's lag.
+/// events stream, and reads each region's lag (and backlog, given this aggregator's
+/// `progress`).
 pub async fn check(
     client: &async_nats::Client,
     js: &jetstream::Context,
     nats: &NatsConfig,
     regions: &RegionsConfig,
+    progress: Option<&Progress>,
 ) -> Result<Vec<RegionState>, RegionsError> {
     let events_error = |reason: String| RegionsError::Events {
         name: nats.stream.name.clone(),
@@ -153,46 +202,52 @@ pub async fn check(
                     .iter()
                     .any(|t| t.source.starts_with(&prefix))
             });
+            let accepted = provisioned.as_ref().ok().copied();
+            let seen = progress.and_then(|p| p.seen(region));
             RegionState {
                 name: region.clone(),
                 provisioned: provisioned.is_ok(),
                 sourced: source.is_some(),
                 lag: source.map(|s| s.lag),
                 last_active: source.and_then(|s| s.active),
+                accepted,
+                pending: accepted.zip(seen).map(|(a, s)| a.saturating_sub(s)),
                 error: provisioned.err(),
             }
         })
         .collect())
 }
 
-/// Makes sure the region's events stream and policy mirror exist (never changing them).
+/// Makes sure the region's events stream and policy mirror exist (never changing them);
+/// returns the stream's last sequence.
 async fn provision(
     client: &async_nats::Client,
     nats: &NatsConfig,
     regions: &RegionsConfig,
     region: &str,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     let leaf = jetstream::ContextBuilder::new()
         .timeout(LEAF_TIMEOUT)
         .domain(region)
         .build(client.clone());
-    match leaf.get_stream(subjects::REGIONAL_STREAM).await {
-        Ok(_) => {}
+    let last_sequence = match leaf.get_stream(subjects::REGIONAL_STREAM).await {
+        Ok(stream) => stream.cached_info().state.last_sequence,
         Err(error) if is_not_found(&error) => {
             leaf.create_stream(regional_stream(region, nats, regions))
                 .await
                 .map_err(|e| format!("cannot create its events stream: {e}"))?;
             tracing::info!(region, "Created the region's events stream.");
+            0
         }
         Err(error) => return Err(format!("leaf unreachable: {error}")),
-    }
+    };
     if leaf.get_key_value(&nats.policy_bucket).await.is_err() {
         leaf.create_key_value(policy_mirror(nats, regions))
             .await
             .map_err(|e| format!("cannot create its policy mirror: {e}"))?;
         tracing::info!(region, "Created the region's policy mirror.");
     }
-    Ok(())
+    Ok(last_sequence)
 }
 
 fn is_not_found(error: &jetstream::context::GetStreamError) -> bool {
@@ -302,6 +357,20 @@ pub fn render(out: &mut String, states: &[RegionState]) {
     }
     let _ = writeln!(
         out,
+        "# HELP sendrealm_region_pending_messages Messages accepted in a region that this aggregator has not received yet.\n\
+         # TYPE sendrealm_region_pending_messages gauge"
+    );
+    for state in states {
+        if let Some(pending) = state.pending {
+            let _ = writeln!(
+                out,
+                "sendrealm_region_pending_messages{{region=\"{}\"}} {pending}",
+                state.name
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
         "# HELP sendrealm_region_last_active_seconds Time since the hub last heard from a region's stream.\n\
          # TYPE sendrealm_region_last_active_seconds gauge"
     );
@@ -346,6 +415,37 @@ mod tests {
                 destination: "sendrealm.events.>".into(),
             }]
         );
+    }
+
+    #[test]
+    fn a_sourced_message_names_its_region_and_sequence() {
+        assert_eq!(
+            origin(
+                "SENDREALM_REGION:a1b2c3 57 > > sendrealm.regions.eu-1.events.proj_1.order.done 9"
+            ),
+            Some(("eu-1", 57))
+        );
+        assert_eq!(
+            origin("SENDREALM_REGION:a1b2c3 57 > > sendrealm.events.proj_1.x"),
+            None
+        );
+        assert_eq!(
+            origin("SENDREALM_REGION:a1b2c3 x > > sendrealm.regions.eu.events.p.x"),
+            None
+        );
+        assert_eq!(origin(""), None);
+        let progress = Progress::default();
+        let mut headers = async_nats::HeaderMap::new();
+        for sequence in [5, 9, 7] {
+            headers.insert(
+                "Nats-Stream-Source",
+                format!("S:h {sequence} > > sendrealm.regions.us.events.p.e").as_str(),
+            );
+            progress.note(Some(&headers));
+        }
+        progress.note(None);
+        assert_eq!(progress.seen("us"), Some(9));
+        assert_eq!(progress.seen("eu"), None);
     }
 
     #[test]

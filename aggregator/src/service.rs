@@ -123,6 +123,7 @@ pub async fn run(
         js.clone(),
         config.nats.clone(),
         config.regions.clone(),
+        Arc::clone(&metrics.region_progress),
         move |states| regions_metrics.set_regions(states),
         background.clone(),
     ));

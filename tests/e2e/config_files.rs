@@ -88,16 +88,13 @@ fn the_nats_server_examples_are_valid() {
     let key = || nkeys::KeyPair::new_user().public_key();
     let seed = nkeys::KeyPair::new_user().seed().unwrap();
     let env = [
-        ("SENDREALM_LEAF_LISTEN", "127.0.0.1:7422".to_owned()),
-        (
-            "SENDREALM_HUB_LEAF_URL",
-            "nats-leaf://127.0.0.1:7422".to_owned(),
-        ),
-        ("SENDREALM_AGGREGATOR_NKEY", key()),
-        ("SENDREALM_LEAF_EU_NKEY", key()),
-        ("SENDREALM_LEAF_US_NKEY", key()),
-        ("SENDREALM_AGENT_NKEY", key()),
-        ("SENDREALM_LEAF_SEED", seed),
+        ("HUB_LEAF_LISTEN", "127.0.0.1:7422".to_owned()),
+        ("HUB_LEAF_URL", "nats-leaf://127.0.0.1:7422".to_owned()),
+        ("AGGREGATOR_NKEY", key()),
+        ("LEAF_EU_NKEY", key()),
+        ("LEAF_US_NKEY", key()),
+        ("AGENT_NKEY", key()),
+        ("LEAF_SEED", seed),
     ];
     for file in ["hub.conf", "leaf-eu.conf", "leaf-us.conf"] {
         let out = Command::new(sendrealm_e2e::nats::server_binary())

@@ -61,12 +61,12 @@ impl Topology {
             .collect();
         let leaf_port = free_port();
         let mut hub_env = vec![
-            var("SENDREALM_LEAF_LISTEN", &format!("127.0.0.1:{leaf_port}")),
-            var("SENDREALM_AGGREGATOR_NKEY", &aggregator_key.public),
+            var("HUB_LEAF_LISTEN", &format!("127.0.0.1:{leaf_port}")),
+            var("AGGREGATOR_NKEY", &aggregator_key.public),
         ];
         for (region, link) in REGIONS.iter().zip(&links) {
             hub_env.push(var(
-                &format!("SENDREALM_LEAF_{}_NKEY", region.to_uppercase()),
+                &format!("LEAF_{}_NKEY", region.to_uppercase()),
                 &link.public,
             ));
         }
@@ -80,11 +80,11 @@ impl Topology {
                     &example(&format!("leaf-{region}.conf")),
                     &[
                         var(
-                            "SENDREALM_HUB_LEAF_URL",
+                            "HUB_LEAF_URL",
                             &format!("nats-leaf://127.0.0.1:{leaf_port}"),
                         ),
-                        var("SENDREALM_LEAF_SEED", &seed),
-                        var("SENDREALM_AGENT_NKEY", &agent_key.public),
+                        var("LEAF_SEED", &seed),
+                        var("AGENT_NKEY", &agent_key.public),
                     ],
                 )
             })

@@ -176,7 +176,10 @@ impl Consumer {
                     let mut failure = None;
                     for item in chunk {
                         match item {
-                            Ok(message) => pending.push(message),
+                            Ok(message) => {
+                                self.metrics.region_progress.note(message.headers.as_ref());
+                                pending.push(message);
+                            }
                             // Heartbeat hiccups are not fatal; other errors recreate the pull.
                             Err(error) if error.kind() == MessagesErrorKind::MissingHeartbeat => {
                                 tracing::debug!(%error, "Pull heartbeat missed.");
