@@ -164,8 +164,8 @@ pub async fn check(
             .map(|region| provision(client, nats, regions, region)),
     )
     .await;
-    let mut events = js
-        .get_stream(&nats.stream.name)
+    // Created here when missing (as the consumer would), so `regions` alone provisions.
+    let mut events = sendrealm_common::service::ensure_events_stream(js, &nats.stream)
         .await
         .map_err(|e| events_error(e.to_string()))?;
     let mut config = events.cached_info().config.clone();

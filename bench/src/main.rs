@@ -18,6 +18,7 @@ mod measure;
 mod naive;
 mod peer;
 mod pipeline;
+mod regions;
 mod report;
 
 use std::path::PathBuf;
@@ -70,6 +71,9 @@ pub struct Cli {
     /// where the time goes (e.g. while tuning the aggregator).
     #[arg(long, value_name = "RATE")]
     pipeline_only: Option<f64>,
+    /// Only measure the agent in a region: on a leaf node whose stream a hub sources.
+    #[arg(long)]
+    regions_only: bool,
     /// A setting for every aggregator started, `KEY=VALUE` (e.g.
     /// `SENDREALM_CONSUMER__CONCURRENCY=1`); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -196,6 +200,16 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         });
     }
+    if cli.regions_only {
+        return runtime.block_on(async {
+            let plan = Plan::of(&cli);
+            let started = Instant::now();
+            let mut findings = Findings::default();
+            let run_id = uuid::Uuid::now_v7().simple().to_string()[..8].to_owned();
+            regions::run(&plan, &run_id, &mut findings).await?;
+            finish(&cli, &plan, started, findings)
+        });
+    }
     runtime.block_on(run(cli))
 }
 
@@ -239,6 +253,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         50.0,
     );
 
+    finish(&cli, &plan, started, findings)
+}
+
+/// Prints the report, and writes it unless this is a smoke run.
+fn finish(cli: &Cli, plan: &Plan, started: Instant, mut findings: Findings) -> anyhow::Result<()> {
     findings.note(
         "duration",
         format!("{:.0} s", started.elapsed().as_secs_f64()),
