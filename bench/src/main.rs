@@ -207,6 +207,10 @@ fn main() -> anyhow::Result<()> {
             let mut findings = Findings::default();
             let run_id = uuid::Uuid::now_v7().simple().to_string()[..8].to_owned();
             regions::run(&plan, &run_id, &mut findings).await?;
+            let plan = Plan {
+                mode: "regions",
+                ..plan
+            };
             finish(&cli, &plan, started, findings)
         });
     }
@@ -273,7 +277,7 @@ fn finish(cli: &Cli, plan: &Plan, started: Instant, mut findings: Findings) -> a
     };
     println!("{}", report.markdown());
     if !cli.smoke {
-        report.write(&cli.out)?;
+        report.write(&cli.out, !cli.regions_only)?;
         eprintln!("written to {}", cli.out.display());
     }
     Ok(())

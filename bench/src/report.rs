@@ -113,8 +113,9 @@ impl Report {
         out
     }
 
-    /// Writes `<dir>/<stamp>.json`, `<dir>/<stamp>.md` and `<dir>/latest.md`.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+    /// Writes the report as JSON and Markdown, and as `latest.md` when `latest` (full and
+    /// quick runs of the whole benchmark, not partial ones).
+    pub fn write(&self, dir: &Path, latest: bool) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
         let stamp = self.at.replace([':', '.'], "-");
         std::fs::write(
@@ -123,7 +124,9 @@ impl Report {
         )?;
         let md = self.markdown();
         std::fs::write(dir.join(format!("{stamp}-{}.md", self.mode)), &md)?;
-        std::fs::write(dir.join("latest.md"), &md)?;
+        if latest {
+            std::fs::write(dir.join("latest.md"), &md)?;
+        }
         Ok(())
     }
 }

@@ -48,6 +48,18 @@ async fn regions_keep_accepting_through_a_hub_outage_and_everything_is_stored_on
             )
             .await;
         assert_eq!(reply.status, 202, "{region}: {}", reply.text);
+        // A resend in the same region is answered with the original, read back from the
+        // regional stream with the agent's own (narrow) credentials.
+        let again = agent
+            .send_event(
+                &project.key,
+                &json!({"event": "region.shared", "external_id": "both", "idempotency_key": "shared-key",
+                        "payload": {"from": "a resend"}}),
+            )
+            .await;
+        assert_eq!(again.status, 200, "{region}: {}", again.text);
+        assert_eq!(again.data()["deduplicated"], true);
+        assert_eq!(again.data()["payload"]["from"], region);
     }
     db::wait_count(
         &url,
