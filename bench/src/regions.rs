@@ -2,6 +2,7 @@
 //! stream the hub sources. Measured against the same leaf's raw publish rate, with the
 //! agent's own credentials, in the same run.
 
+use sendrealm_e2e::aggregator::UNLIMITED;
 use sendrealm_e2e::regions::{Topology, connect};
 
 use crate::Plan;
@@ -14,18 +15,7 @@ use crate::report::Findings;
 /// Runs the regional phases into `findings`.
 pub async fn run(plan: &Plan, run_id: &str, findings: &mut Findings) -> anyhow::Result<()> {
     let topology = Topology::start().await;
-    let project = topology
-        .cli
-        .create_project(
-            "bench",
-            &[
-                "--rate-limit-per-sec",
-                "10000000",
-                "--rate-limit-burst",
-                "10000000",
-            ],
-        )
-        .await;
+    let project = topology.cli.create_project("bench", &UNLIMITED).await;
     // Provision the regions once (the CLI does what a running aggregator would), so no
     // aggregator competes for the cores.
     let provisioned = topology.cli.run(&["regions"]).await;
