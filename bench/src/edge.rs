@@ -100,11 +100,9 @@ pub async fn run(
         .await;
     // One core for the agent, and a single-threaded runtime on it (config worker_threads):
     // that batches its NATS writes into far fewer syscalls.
-    let agent = Agent::start(
-        &nats,
-        &[("SENDREALM_LOG", "warn"), ("SENDREALM_WORKER_THREADS", "1")],
-    )
-    .await;
+    let mut agent_env = vec![("SENDREALM_LOG", "warn"), ("SENDREALM_WORKER_THREADS", "1")];
+    agent_env.extend(plan.agent_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let agent = Agent::start(&nats, &agent_env).await;
     pin(agent.pid(), server_cpu);
     // The same agent publishing one message per event, as before coalescing: the
     // before/after in one run, on the same core.
@@ -286,7 +284,9 @@ pub async fn run(
         1.0,
     );
 
-    // Half of the single-event maximum, open loop: the agent's latency when not saturated.
+    // Half of the single-event maximum, open loop, on this server: it holds the message
+    // ids of every phase so far in its duplicate window (millions). Reported for
+    // comparison; the latency targets are measured on a fresh server (crate::latency).
     let half = Target {
         addr: agent_addr,
         path: "/events".into(),
@@ -298,37 +298,10 @@ pub async fn run(
     let half_rate = (agent_rate / 2.0).max(10.0);
     let at_half = open(&half, half_rate, plan.connections, plan).await?;
     findings.measured(
-        &format!("agent at half of max ({half_rate:.0}/s, open loop)"),
+        &format!("agent at half of max ({half_rate:.0}/s, open loop), on the server of all phases"),
         "req/s",
         &at_half,
         1.0,
-    );
-    findings.at_most("agent p99 at half of max (ms)", at_half.ms(0.99), 10.0);
-    // At 1 % of the maximum an event finds its project idle and goes out alone: no added
-    // latency against the one-message-per-event agent.
-    let low_rate = (agent_rate / 100.0).max(10.0);
-    let mut low = half.clone();
-    low.body = single_body(format!("{run_id}l"));
-    let coalescing_low = open(&low, low_rate, plan.connections, plan).await?;
-    low.addr = single_addr;
-    low.body = single_body(format!("{run_id}k"));
-    let single_low = open(&low, low_rate, plan.connections, plan).await?;
-    findings.measured(
-        &format!("agent at 1 % of max ({low_rate:.0}/s, open loop)"),
-        "req/s",
-        &coalescing_low,
-        1.0,
-    );
-    findings.measured(
-        &format!("one-message agent at 1 % of max ({low_rate:.0}/s, open loop)"),
-        "req/s",
-        &single_low,
-        1.0,
-    );
-    findings.at_most(
-        "agent p50 at 1 % of max minus one-message agent's (ms)",
-        coalescing_low.ms(0.5) - single_low.ms(0.5),
-        0.2,
     );
     let rss = peak_rss_mb(agent.pid()).unwrap_or(0.0);
     findings.note("agent peak RSS (MB)", format!("{rss:.1}"));

@@ -13,6 +13,7 @@ mod bodies;
 mod ceilings;
 mod drain;
 mod edge;
+mod latency;
 mod loadgen;
 mod measure;
 mod naive;
@@ -74,6 +75,10 @@ pub struct Cli {
     /// Only measure the agent in a region: on a leaf node whose stream a hub sources.
     #[arg(long)]
     regions_only: bool,
+    /// A setting for the agents measured (not the one-message-per-event agent's
+    /// coalescing), `KEY=VALUE` (e.g. `SENDREALM_PUBLISH__BUNDLES_IN_FLIGHT=4`); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    agent_env: Vec<String>,
     /// A setting for every aggregator started, `KEY=VALUE` (e.g.
     /// `SENDREALM_CONSUMER__CONCURRENCY=1`); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -100,6 +105,8 @@ pub struct Plan {
     pub batch_size: usize,
     /// Extra `SENDREALM_*` settings for every aggregator started.
     pub aggregator_env: Vec<(String, String)>,
+    /// Extra `SENDREALM_*` settings for the agents measured.
+    pub agent_env: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -128,7 +135,8 @@ impl Plan {
                 batch_connections: 2,
                 rounds: 1,
                 batch_size: 50,
-                aggregator_env: aggregator_env(cli),
+                aggregator_env: pairs(&cli.aggregator_env),
+                agent_env: pairs(&cli.agent_env),
             }
         } else if cli.quick {
             Plan {
@@ -141,7 +149,8 @@ impl Plan {
                 batch_connections: 4,
                 rounds: 3,
                 batch_size: 100,
-                aggregator_env: aggregator_env(cli),
+                aggregator_env: pairs(&cli.aggregator_env),
+                agent_env: pairs(&cli.agent_env),
             }
         } else {
             Plan {
@@ -154,7 +163,8 @@ impl Plan {
                 batch_connections: 4,
                 rounds: 5,
                 batch_size: 100,
-                aggregator_env: aggregator_env(cli),
+                aggregator_env: pairs(&cli.aggregator_env),
+                agent_env: pairs(&cli.agent_env),
             }
         }
     }
@@ -224,6 +234,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let run_id = uuid::Uuid::now_v7().simple().to_string()[..8].to_owned();
 
     let edge = edge::run(&cli, &plan, &run_id, &mut findings).await?;
+    let agent_env: Vec<(&str, &str)> = plan
+        .agent_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    latency::run(&plan, &run_id, edge.agent_rate, &agent_env, &mut findings).await?;
     let sqlite_drain = drain::run(&plan, &edge.body, cli.baseline.as_ref(), &mut findings).await?;
 
     // End to end (202 → committed) at half of the pipeline's maximum: the slower of the
@@ -335,9 +351,9 @@ fn versions() -> Vec<(String, String)> {
 }
 
 /// Parses `--aggregator-env KEY=VALUE` pairs.
-fn aggregator_env(cli: &Cli) -> Vec<(String, String)> {
-    cli.aggregator_env
-        .iter()
+/// `KEY=VALUE` arguments as pairs.
+fn pairs(args: &[String]) -> Vec<(String, String)> {
+    args.iter()
         .filter_map(|pair| pair.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
