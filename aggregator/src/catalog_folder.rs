@@ -2,7 +2,8 @@
 //! path, not in it.
 //!
 //! A batch's transaction only queues the ids of the events it stored (`catalog_queue`, one
-//! row per batch). The folder reads queued events back, folds them into their entries on a
+//! row per batch). The folder takes queued events from the consumer's hand-off (or reads
+//! them back after a restart, [`crate::catalog_handoff`]), folds them into their entries on a
 //! blocking thread (parsing, schema, PII detection, redaction: the CPU-heavy part) and
 //! writes each entry once per pass, in a transaction that also removes the queue rows it
 //! folded — so every stored event is counted exactly once, across crashes. Entries are
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Limits;
 use crate::catalog::fold::{self, Key};
+use crate::catalog_handoff::Handoff;
 use crate::store::{Store, StoreError};
 
 /// Queue rows read per pass.
@@ -41,8 +43,14 @@ pub enum Pass {
     Raced,
 }
 
-/// Folds the oldest queued events into their entries, once.
-pub async fn pass(store: &Store, limits: Limits, now: i64) -> Result<Pass, StoreError> {
+/// Folds the oldest queued events into their entries, once: the events in `handoff` when
+/// it has all of them, else read back from the store.
+pub async fn pass(
+    store: &Store,
+    handoff: &Handoff,
+    limits: Limits,
+    now: i64,
+) -> Result<Pass, StoreError> {
     let pending = store.catalog_pending(QUEUE_ROWS).await?;
     if pending.is_empty() {
         return Ok(Pass::Idle);
@@ -56,7 +64,10 @@ pub async fn pass(store: &Store, limits: Limits, now: i64) -> Result<Pass, Store
         queue_ids.push(queue_id);
         ids.extend(event_ids);
     }
-    let events = store.stored_for_catalog(&ids).await?;
+    let events = match handoff.take(&ids) {
+        Some(events) => events,
+        None => store.stored_for_catalog(&ids).await?,
+    };
     let folded = events.len();
     let groups = fold::group(events);
     let keys: Vec<Key> = groups.keys().cloned().collect();
@@ -79,12 +90,17 @@ pub async fn pass(store: &Store, limits: Limits, now: i64) -> Result<Pass, Store
 
 /// Folds queued events until `stop`: a pass every [`PASS_GAP`], back to back while a
 /// backlog lasts.
-pub async fn run(store: Store, limits: Limits, stop: CancellationToken) {
+pub async fn run(
+    store: Store,
+    handoff: std::sync::Arc<Handoff>,
+    limits: Limits,
+    stop: CancellationToken,
+) {
     loop {
         // A pass dropped halfway commits nothing: its events stay queued for the next start.
         let result = tokio::select! {
             _ = stop.cancelled() => return,
-            result = pass(&store, limits, Timestamp::now().unix_millis()) => result,
+            result = pass(&store, &handoff, limits, Timestamp::now().unix_millis()) => result,
         };
         let pause = match result {
             Ok(Pass::Folded(n)) if n >= MAX_EVENTS / 2 => continue,

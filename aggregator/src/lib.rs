@@ -15,6 +15,7 @@
 //! * [`internal`]: system events from platform services, checked against the registry.
 //! * [`policies`]: publishing policies to the KV bucket.
 //! * [`regions`]: leaf-node regions: their streams and policy mirrors, sourced by the hub.
+//! * [`catalog_handoff`]: just-stored events handed to the catalog folder in memory.
 //! * [`consume`]: the durable pull consumer: batches, acks after commit, poison handling.
 //! * [`known`]: what never changes once seen (projects, identifier links), so batches skip
 //!   lookups.
@@ -34,6 +35,7 @@
 
 pub mod catalog;
 pub mod catalog_folder;
+pub mod catalog_handoff;
 pub mod cli;
 pub mod config;
 pub mod consume;

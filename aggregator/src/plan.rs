@@ -198,6 +198,30 @@ pub fn settle(
     outcomes
 }
 
+/// The events of a batch this transaction inserted, as the catalog folder reads them
+/// (the same columns the store holds), in batch order.
+pub fn catalog_events<'a>(
+    events: &'a [Incoming],
+    inserted: &'a HashSet<Uuid>,
+) -> impl Iterator<Item = crate::catalog::fold::Stored> + 'a {
+    events
+        .iter()
+        .filter(|incoming| inserted.contains(&incoming.id))
+        .map(|incoming| {
+            let event = &incoming.event;
+            crate::catalog::fold::Stored {
+                id: incoming.id,
+                key: crate::catalog::fold::Key {
+                    project_id: event.project_id.clone(),
+                    event: event.event.clone(),
+                    source: event.source.as_str().to_owned(),
+                },
+                payload: event.payload.get().to_owned(),
+                received_at: event.received_at.unix_millis(),
+            }
+        })
+}
+
 fn value_of<'a>(ids: &Identifiers<'a>, kind: IdentityKind) -> &'a str {
     match kind {
         IdentityKind::ContactId => "",
@@ -208,3 +232,4 @@ fn value_of<'a>(ids: &Identifiers<'a>, kind: IdentityKind) -> &'a str {
 
 #[cfg(test)]
 mod tests;
+

@@ -47,6 +47,7 @@ pub async fn run(
     let outbox = Arc::new(Notify::new());
 
     let failures = Arc::new(crate::dlq::failures::Failures::default());
+    let catalog_handoff = Arc::new(crate::catalog_handoff::Handoff::default());
     let catalog_limits = config.catalog.limits();
     let consumer = Consumer {
         store: store.clone(),
@@ -64,6 +65,7 @@ pub async fn run(
         faults: config.faults.clone(),
         known: Default::default(),
         catalog: catalog_limits.is_some(),
+        catalog_handoff: Arc::clone(&catalog_handoff),
     };
     let worker = crate::dlq::worker::Worker {
         store: store.clone(),
@@ -113,6 +115,7 @@ pub async fn run(
     let catalog_task = catalog_limits.map(|limits| {
         tokio::spawn(crate::catalog_folder::run(
             store.clone(),
+            Arc::clone(&catalog_handoff),
             limits,
             stopping.clone(),
         ))

@@ -64,6 +64,8 @@ pub struct Consumer {
     pub known: Known,
     /// Whether stored events are queued for the catalog.
     pub catalog: bool,
+    /// Where committed events go for the catalog folder (when `catalog`).
+    pub catalog_handoff: Arc<crate::catalog_handoff::Handoff>,
 }
 
 /// The durable pull consumer's settings.

@@ -299,6 +299,10 @@ impl Consumer {
                 Ok(written) => {
                     let (outcomes, system_events, learnt) = written.decided;
                     self.known.remember(learnt);
+                    if self.catalog {
+                        self.catalog_handoff
+                            .offer(plan::catalog_events(events, &written.inserted));
+                    }
                     return Ok((
                         plan::settle(events, outcomes, &written.inserted),
                         system_events,

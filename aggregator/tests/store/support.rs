@@ -166,7 +166,12 @@ pub async fn store_batch(store: &Store, events: &[Incoming]) -> Vec<WriteOutcome
 pub async fn fold_catalog(store: &Store) {
     loop {
         let now = Timestamp::now().unix_millis();
-        match catalog_folder::pass(store, Limits::default(), now)
+        match catalog_folder::pass(
+            store,
+            &sendrealm_aggregator::catalog_handoff::Handoff::default(),
+            Limits::default(),
+            now,
+        )
             .await
             .unwrap()
         {
