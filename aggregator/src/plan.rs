@@ -232,4 +232,3 @@ fn value_of<'a>(ids: &Identifiers<'a>, kind: IdentityKind) -> &'a str {
 
 #[cfg(test)]
 mod tests;
-

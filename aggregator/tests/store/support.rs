@@ -172,8 +172,8 @@ pub async fn fold_catalog(store: &Store) {
             Limits::default(),
             now,
         )
-            .await
-            .unwrap()
+        .await
+        .unwrap()
         {
             Pass::Idle => return,
             Pass::Folded(_) | Pass::Raced => {}
