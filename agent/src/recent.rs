@@ -8,7 +8,6 @@
 //! agent and this window, the aggregator's unique key still stores the event once.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,7 +31,7 @@ struct Entry<V> {
 /// Keys are event ids (128 bits, derived from project and idempotency key): 16 bytes an
 /// entry however long the key.
 struct Inner<V> {
-    keys: HashMap<u128, Entry<V>, BuildHasherDefault<IdHasher>>,
+    keys: HashMap<u128, Entry<V>>,
     order: VecDeque<(Instant, u128)>,
 }
 
@@ -68,7 +67,7 @@ impl<V: Clone> RecentKeys<V> {
             window,
             capacity,
             inner: Mutex::new(Inner {
-                keys: HashMap::default(),
+                keys: HashMap::new(),
                 order: VecDeque::new(),
             }),
         }
@@ -143,31 +142,6 @@ impl<V: Clone> Guard<'_, V> {
         if let Some(sender) = self.sender.take() {
             let _ = sender.send(Some(at));
         }
-    }
-}
-
-/// Hashes an event id. Ids are already uniform (hash-derived, or random past a v7
-/// UUID's timestamp), so folding and one multiply spread them well; SipHash, the default,
-/// showed as a few percent of the agent's CPU. Not exposed to chosen keys: an id derived
-/// from a client's idempotency key is a SHA-256 prefix, which the client cannot steer.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-
-    fn write_u128(&mut self, id: u128) {
-        let folded = (id as u64) ^ ((id >> 64) as u64);
-        self.0 = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
