@@ -199,14 +199,16 @@ pub fn settle(
 }
 
 /// The events of a batch this transaction inserted, as the catalog folder reads them
-/// (the same columns the store holds), in batch order.
+/// (the same columns the store holds), in batch order. Of two with one id, the first is
+/// the one stored (see [`plan_batch`]).
 pub fn catalog_events<'a>(
     events: &'a [Incoming],
     inserted: &'a HashSet<Uuid>,
 ) -> impl Iterator<Item = crate::catalog::fold::Stored> + 'a {
+    let mut seen = HashSet::new();
     events
         .iter()
-        .filter(|incoming| inserted.contains(&incoming.id))
+        .filter(move |incoming| inserted.contains(&incoming.id) && seen.insert(incoming.id))
         .map(|incoming| {
             let event = &incoming.event;
             crate::catalog::fold::Stored {

@@ -182,3 +182,20 @@ fn events_the_insert_skipped_were_stored_before() {
     assert_eq!(settled[0], WriteOutcome::Duplicate);
     assert!(matches!(settled[1], WriteOutcome::Stored { .. }));
 }
+
+#[test]
+fn the_catalog_is_handed_what_was_inserted_first_of_each_id() {
+    let mut second = incoming(1, None, Some("u1"), None);
+    second.event.received_at = Timestamp::from_unix_millis(9);
+    let events = [
+        incoming(1, None, Some("u1"), None),
+        second,
+        incoming(2, None, Some("u2"), None),
+        incoming(3, None, Some("u3"), None),
+    ];
+    let inserted: HashSet<Uuid> = [Uuid::from_u128(1), Uuid::from_u128(3)].into();
+    let handed: Vec<(u128, i64)> = catalog_events(&events, &inserted)
+        .map(|stored| (stored.id.as_u128(), stored.received_at))
+        .collect();
+    assert_eq!(handed, vec![(1, 0), (3, 0)]);
+}
