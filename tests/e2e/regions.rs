@@ -319,3 +319,36 @@ async fn denied(errors: &mut tokio::sync::mpsc::UnboundedReceiver<String>, what:
         "{what}: {error}"
     );
 }
+
+#[test]
+fn nkey_writes_a_private_seed_once_and_prints_its_public_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let seed_file = dir.path().join("agent.seed");
+    let run = || {
+        std::process::Command::new(sendrealm_e2e::bin("sendrealm-aggregator"))
+            .env_clear()
+            .args(["--config", "/dev/null", "nkey", "--seed-file"])
+            .arg(&seed_file)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let seed = std::fs::read_to_string(&seed_file).unwrap();
+    let pair = nkeys::KeyPair::from_seed(seed.trim()).unwrap();
+    assert_eq!(pair.public_key(), public, "the printed key is the seed's");
+    assert!(public.starts_with('U'), "a user key: {public}");
+    let mode = std::fs::metadata(&seed_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "only its owner reads the seed");
+    // A second run never overwrites a seed in use.
+    let again = run();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("must not exist"));
+    assert_eq!(std::fs::read_to_string(&seed_file).unwrap(), seed);
+}
