@@ -26,20 +26,9 @@ async fn regions_keep_accepting_through_a_hub_outage_and_everything_is_stored_on
     let us = topology.agent("us", &[]).await;
     let url = topology.cli.database_url();
 
-    // Events from both regions reach the hub's aggregator, each stamped with its region;
-    // one idempotency key posted in both regions is one event.
+    // One idempotency key posted in both regions is one event; events from both regions
+    // reach the hub's aggregator, each stamped with its region.
     for (agent, region) in [(&eu, "eu"), (&us, "us")] {
-        for i in 0..5 {
-            let reply = agent
-                .send_event(
-                    &project.key,
-                    &json!({"event": "region.hello", "external_id": format!("{region}-{i}"),
-                            "idempotency_key": format!("hello-{region}-{i}")}),
-                )
-                .await;
-            assert_eq!(reply.status, 202, "{region}: {}", reply.text);
-            assert_eq!(reply.data()["region"], region);
-        }
         let reply = agent
             .send_event(
                 &project.key,
@@ -60,6 +49,19 @@ async fn regions_keep_accepting_through_a_hub_outage_and_everything_is_stored_on
         assert_eq!(again.status, 200, "{region}: {}", again.text);
         assert_eq!(again.data()["deduplicated"], true);
         assert_eq!(again.data()["payload"]["from"], region);
+        // Sent after the shared key: once these are stored, so is (or was dropped) each
+        // region's copy of it, since a region's stream reaches the hub in order.
+        for i in 0..5 {
+            let reply = agent
+                .send_event(
+                    &project.key,
+                    &json!({"event": "region.hello", "external_id": format!("{region}-{i}"),
+                            "idempotency_key": format!("hello-{region}-{i}")}),
+                )
+                .await;
+            assert_eq!(reply.status, 202, "{region}: {}", reply.text);
+            assert_eq!(reply.data()["region"], region);
+        }
     }
     db::wait_count(
         &url,
@@ -186,6 +188,17 @@ async fn regions_keep_accepting_through_a_hub_outage_and_everything_is_stored_on
         CATCH_UP,
     )
     .await;
+
+    assert_eq!(
+        db::count(
+            &url,
+            "SELECT count(*) FROM events WHERE idempotency_key = $1",
+            &["shared-key"]
+        )
+        .await,
+        1,
+        "the key posted to both regions is still one event after everything arrived"
+    );
 
     // The hub's view of its regions.
     wait::until(

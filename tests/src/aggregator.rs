@@ -79,12 +79,7 @@ impl AdminCli {
     /// Runs `sendrealm-aggregator <args>` (with the `SENDREALM_CONFIG` file among its
     /// settings, if any, else none).
     pub async fn run(&self, args: &[&str]) -> Output {
-        let config = self
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "SENDREALM_CONFIG")
-            .map_or("/dev/null", |(_, v)| v.as_str());
+        let config = crate::process::config_file(&self.env);
         tokio::process::Command::new(crate::bin("sendrealm-aggregator"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -148,6 +148,15 @@ pub fn rss_mb(pid: Option<u32>) -> Option<(f64, f64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// The `--config` a service or CLI gets: the last `SENDREALM_CONFIG` of `env`, else none
+/// (`/dev/null`; the environment still overrides either).
+pub fn config_file(env: &[(String, String)]) -> &str {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == "SENDREALM_CONFIG")
+        .map_or("/dev/null", |(_, v)| v.as_str())
+}
+
 /// A service binary (agent or aggregator) started from `SENDREALM_*` settings only, with
 /// its log and its address file in a temp dir of its own.
 pub struct Service {
@@ -166,11 +175,7 @@ impl Service {
     /// waits for the address it bound. A `SENDREALM_CONFIG` entry names the config file
     /// (the environment still overrides it); without one there is none.
     pub async fn start(binary: &str, env: &[(String, String)]) -> Service {
-        let config = env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "SENDREALM_CONFIG")
-            .map_or("/dev/null", |(_, v)| v.as_str());
+        let config = config_file(env);
         let dir = tempfile::Builder::new()
             .prefix(&format!("{binary}-"))
             .tempdir()
