@@ -148,15 +148,23 @@ pub async fn check(
             .map_err(|e| events_error(format!("cannot add region sources: {e}")))?;
         tracing::info!(regions = ?missing, "The events stream now sources these regions.");
     }
-    let info = events
-        .info()
-        .await
-        .map_err(|e| events_error(e.to_string()))?;
+    // The info read above still holds unless sources were just added.
+    let info = if missing.is_empty() {
+        events.cached_info().clone()
+    } else {
+        events
+            .info()
+            .await
+            .map_err(|e| events_error(e.to_string()))?
+            .clone()
+    };
     Ok(regions
         .names
         .iter()
         .zip(provisioned)
         .map(|(region, provisioned)| {
+            // A source's state does not name its domain; its subject transform names the
+            // region.
             let prefix = subjects::regional_prefix(region);
             let source = info.sources.iter().find(|s| {
                 s.subject_transforms
