@@ -130,6 +130,19 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
 
 /// Whether `s` is an IBAN: known country and length, then the ISO 7064 mod-97 check.
 pub fn is_iban(s: &str) -> bool {
+    // Asked of every string value: rule out the usual ones (wrong length, no country code)
+    // before building the compact form.
+    let mut significant = s.bytes().filter(|b| *b != b' ');
+    let country = (significant.next(), significant.next());
+    let (Some(a), Some(b)) = country else {
+        return false;
+    };
+    if !a.is_ascii_alphabetic()
+        || !b.is_ascii_alphabetic()
+        || !(13..=32).contains(&significant.count())
+    {
+        return false;
+    }
     let compact: String = s
         .chars()
         .filter(|c| *c != ' ')
@@ -181,6 +194,9 @@ fn ssn_parts_valid(area: &str, group: &str, serial: &str) -> bool {
 
 /// Whether `s` is a dash-delimited US SSN `ddd-dd-dddd` passing the invalidation rules.
 pub fn is_ssn_delimited(s: &str) -> bool {
+    if s.len() != 11 {
+        return false;
+    }
     let parts: Vec<&str> = s.split('-').collect();
     match parts.as_slice() {
         [a, g, n] if a.len() == 3 && g.len() == 2 && n.len() == 4 => {
@@ -205,10 +221,16 @@ pub fn is_ssn_bare(v: &serde_json::Value) -> bool {
 
 /// The IP address in `s` when it parses as one (the unspecified `::`/`0.0.0.0` excluded).
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    s.trim()
-        .parse::<IpAddr>()
-        .ok()
-        .filter(|ip| !ip.is_unspecified())
+    let s = s.trim();
+    // Only hex digits, dots and colons can make an address: most strings stop here.
+    if s.len() > 45
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    {
+        return None;
+    }
+    s.parse::<IpAddr>().ok().filter(|ip| !ip.is_unspecified())
 }
 
 /// Digits of a phone-shaped string: an optional `+`, digits and `space - . ( )` separators only.

@@ -41,6 +41,9 @@ pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Whether `s` is a JWT: three base64url parts whose header decodes to a JSON object with `alg`.
 pub fn is_jwt(s: &str) -> bool {
+    if s.bytes().filter(|b| *b == b'.').count() != 2 {
+        return false;
+    }
     let parts: Vec<&str> = s.trim().split('.').collect();
     let [header, payload, _signature] = parts.as_slice() else {
         return false;
@@ -55,12 +58,17 @@ pub fn is_jwt(s: &str) -> bool {
 
 /// Whether `s` contains a PEM private-key block.
 pub fn is_pem_private_key(s: &str) -> bool {
-    s.find("-----BEGIN ")
-        .is_some_and(|i| s[i..].contains("PRIVATE KEY-----"))
+    // A byte search first: building the substring searcher costs more than most strings.
+    s.as_bytes().contains(&b'-')
+        && s.find("-----BEGIN ")
+            .is_some_and(|i| s[i..].contains("PRIVATE KEY-----"))
 }
 
 /// Whether `s` is a URL carrying a password in its userinfo (`scheme://user:pass@host`).
 pub fn has_url_password(s: &str) -> bool {
+    if !s.as_bytes().contains(&b'@') {
+        return false;
+    }
     let Some((scheme, rest)) = s.trim().split_once("://") else {
         return false;
     };
