@@ -1,5 +1,9 @@
 //! The whole pipeline at half of its maximum: agent and aggregator together, and the
 //! end-to-end latency (agent receipt → committed) the aggregator measures.
+//!
+//! The maximum is measured with both running: on one machine the agent, nats-server, the
+//! aggregator and the load share the cores, so the slower of the agent and the aggregator
+//! measured alone overstates what the two sustain together ([`sustained_max`]).
 
 use std::time::Duration;
 
@@ -48,7 +52,14 @@ pub async fn end_to_end_phase(
         round: 0,
     };
     let load = open(&target, rate, plan.connections, plan).await?;
-    let e2e = latencies(&aggregator).await;
+    let loaded = std::time::Instant::now();
+    let catch_up = committed_all(&aggregator, load.ok)
+        .await
+        .map(|()| loaded.elapsed().as_secs_f64());
+    let e2e = Latencies {
+        catch_up,
+        ..latencies(&aggregator).await
+    };
     aggregator.stop();
     agent.stop();
     Ok((e2e, load))
@@ -65,6 +76,66 @@ pub struct Latencies {
     pub processing: (f64, f64),
     /// Mean messages per pulled batch.
     pub batch_mean: f64,
+    /// Seconds from the end of the load until every accepted event was committed (`None`:
+    /// not within a minute).
+    pub catch_up: Option<f64>,
+}
+
+/// The highest open-loop rate the pipeline sustains, probed by bisection between a quarter
+/// of `upper` and `upper` (`probes` phases). A rate is sustained when no request fails, the
+/// agent keeps the schedule (p99 within half a second of when each request was due: open
+/// loop, so falling behind shows as seconds) and the aggregator has committed every
+/// accepted event within a second of the load ending: past the maximum the backlog grows
+/// through the phase instead.
+pub async fn sustained_max(
+    plan: &Plan,
+    upper: f64,
+    probes: usize,
+    run_id: &str,
+) -> anyhow::Result<f64> {
+    let (mut low, mut high) = (upper / 4.0, upper);
+    for probe in 0..probes {
+        let rate = (low + high) / 2.0;
+        let (e2e, load) = end_to_end_phase(plan, rate, &format!("{run_id}p{probe}")).await?;
+        let on_schedule = load.ms(0.99) <= 500.0;
+        let sustained = load.failed == 0 && on_schedule && e2e.catch_up.is_some_and(|s| s <= 1.0);
+        eprintln!(
+            "pipeline at {rate:.0}/s: {} (agent p99 {:.1} ms, committed all {} after the load)",
+            if sustained {
+                "sustained"
+            } else {
+                "not sustained"
+            },
+            load.ms(0.99),
+            e2e.catch_up
+                .map_or("not within a minute".to_owned(), |s| format!("{s:.2} s")),
+        );
+        if sustained {
+            low = rate;
+        } else {
+            high = rate;
+        }
+    }
+    Ok(low)
+}
+
+/// Waits until the aggregator has committed `accepted` customer events (a minute at most).
+async fn committed_all(aggregator: &Aggregator, accepted: u64) -> Option<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let (_, text) = aggregator.get_plain("/metrics").await;
+        let committed = text
+            .lines()
+            .find(|l| l.starts_with("sendrealm_aggregator_end_to_end_seconds_count"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if committed >= accepted as f64 {
+            return Some(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 /// Reads the aggregator's latencies once it has drained (they stop moving).
@@ -93,6 +164,7 @@ async fn latencies(aggregator: &Aggregator) -> Latencies {
             queue_lag: quantiles("queue_lag"),
             processing: quantiles("processing"),
             batch_mean: value("sendrealm_aggregator_batch_messages_sum".into()) / batches.max(1.0),
+            catch_up: None,
         };
         if now == last && now.end_to_end.0 > 0.0 {
             return now;
