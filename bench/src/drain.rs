@@ -10,6 +10,7 @@ use sendrealm_e2e::aggregator::{AdminCli, Aggregator};
 use sendrealm_e2e::nats::NatsServer;
 use sendrealm_e2e::postgres::PgDatabase;
 
+use crate::measure::cpu_secs;
 use crate::report::Findings;
 use crate::{Plan, ceilings};
 
@@ -41,8 +42,10 @@ pub async fn run(
         "rows/s",
         schema,
     );
-    let sqlite_drain = drain(plan, None, &[], true, 0).await?;
+    let drained = drain(plan, None, &[], true, 0).await?;
+    let sqlite_drain = drained.rate;
     findings.rate("aggregator draining into SQLite", "events/s", sqlite_drain);
+    drained.note_cpu("SQLite", findings);
     findings.at_least(
         "aggregator / SQLite append ceiling",
         sqlite_drain / append,
@@ -56,7 +59,9 @@ pub async fn run(
         "SQLite: append {append:.0} rows/s, own schema {schema:.0} rows/s, aggregator {sqlite_drain:.0} events/s"
     );
     if let Some(dir) = baseline {
-        let before = with_binaries(dir, drain(plan, None, &[], false, 0)).await?;
+        let before = with_binaries(dir, drain(plan, None, &[], false, 0))
+            .await?
+            .rate;
         findings.rate(
             "earlier release's aggregator draining into SQLite",
             "events/s",
@@ -90,8 +95,10 @@ pub async fn run(
         schema,
     );
     let drain_db = PgDatabase::require().await;
-    let pg_drain = drain(plan, Some(&drain_db), &[], true, 0).await?;
+    let drained = drain(plan, Some(&drain_db), &[], true, 0).await?;
+    let pg_drain = drained.rate;
     findings.rate("aggregator draining into PostgreSQL", "events/s", pg_drain);
+    drained.note_cpu("PostgreSQL", findings);
     findings.at_least("aggregator / PostgreSQL COPY ceiling", pg_drain / copy, 0.5);
     findings.note(
         "aggregator / raw insert into its own PostgreSQL schema",
@@ -104,7 +111,9 @@ pub async fn run(
     catalog_cost(plan, Some(&off_db), pg_drain, "PostgreSQL", findings).await?;
     if let Some(dir) = baseline {
         let db = PgDatabase::require().await;
-        let before = with_binaries(dir, drain(plan, Some(&db), &[], false, 0)).await?;
+        let before = with_binaries(dir, drain(plan, Some(&db), &[], false, 0))
+            .await?
+            .rate;
         findings.rate(
             "earlier release's aggregator draining into PostgreSQL",
             "events/s",
@@ -134,7 +143,8 @@ async fn catalog_cost(
         false,
         0,
     )
-    .await?;
+    .await?
+    .rate;
     findings.rate(
         &format!("aggregator draining into {backend}, catalog off"),
         "events/s",
@@ -155,7 +165,7 @@ const OPEN_WAITS: usize = 100_000;
 /// The drain again with 100 000 open waits for the drained event name (for other
 /// contacts, so none resolves): what matching costs the drain.
 async fn waits_cost(plan: &Plan, without: f64, findings: &mut Findings) -> anyhow::Result<()> {
-    let with_waits = drain(plan, None, &[], true, OPEN_WAITS).await?;
+    let with_waits = drain(plan, None, &[], true, OPEN_WAITS).await?.rate;
     findings.rate(
         "aggregator draining into SQLite with 100 000 open waits",
         "events/s",
@@ -226,6 +236,27 @@ async fn with_binaries<T>(
     result
 }
 
+/// What a drain measured.
+pub struct Drained {
+    /// Events/s.
+    pub rate: f64,
+    /// CPU per event (µs) of the aggregator and of nats-server while draining: steadier than
+    /// the rate on a noisy machine.
+    pub cpu_us: (f64, f64),
+}
+
+impl Drained {
+    /// Notes the CPU per event.
+    fn note_cpu(&self, backend: &str, findings: &mut Findings) {
+        findings.note(
+            format!(
+                "aggregator draining into {backend}: CPU per event, aggregator / nats-server (µs)"
+            ),
+            format!("{:.1} / {:.1}", self.cpu_us.0, self.cpu_us.1),
+        );
+    }
+}
+
 /// Pre-fills a fresh stream with events of a fresh project, then times an aggregator
 /// (started with `env`) draining it into SQLite (or the given PostgreSQL database). With
 /// `catalog`, the drain ends only once the catalog counts every event too; with
@@ -236,7 +267,7 @@ pub async fn drain(
     env: &[(&str, &str)],
     catalog: bool,
     open_waits: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Drained> {
     let nats = NatsServer::start();
     let cli = match postgres {
         Some(db) => AdminCli::with_database(&nats, &db.url),
@@ -314,6 +345,7 @@ pub async fn drain(
     let first = consumer.get_info().await?;
     let remaining_at_start = first.num_pending + first.num_ack_pending as u64;
     let t0 = Instant::now();
+    let cpu0 = (cpu_secs(aggregator.pid()), cpu_secs(nats.pid()));
     ceilings::wait_until(Duration::from_secs(600), || async {
         consumer
             .get_info()
@@ -331,6 +363,7 @@ pub async fn drain(
         .await?;
     }
     let elapsed = t0.elapsed().as_secs_f64();
+    let cpu1 = (cpu_secs(aggregator.pid()), cpu_secs(nats.pid()));
     if open_waits > 0 {
         // Matching trails the drain: say how far behind it finished.
         let url = cli.database_url();
@@ -346,5 +379,10 @@ pub async fn drain(
     aggregator.stop();
     // System events (contact.created) were published into the stream while draining; the
     // rate counts the pre-filled events only.
-    Ok(remaining_at_start.min(plan.drain_events) as f64 / elapsed)
+    let events = remaining_at_start.min(plan.drain_events) as f64;
+    let per_event = |before: f64, after: f64| (after - before) * 1e6 / events.max(1.0);
+    Ok(Drained {
+        rate: events / elapsed,
+        cpu_us: (per_event(cpu0.0, cpu1.0), per_event(cpu0.1, cpu1.1)),
+    })
 }
