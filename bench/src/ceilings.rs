@@ -104,7 +104,9 @@ async fn sqlite_insert(conn: &mut sqlx::SqliteConnection, rows: &[Row]) -> anyho
         let mut tx = conn.begin().await?;
         let one = format!("({})", vec!["?"; 14].join(","));
         let sql = format!(
-            "INSERT INTO events ({COLUMNS}) VALUES {}",
+            // The aggregator's statement shape: `OR IGNORE` keeps SQLite from journalling
+            // every page the statement touches.
+            "INSERT OR IGNORE INTO events ({COLUMNS}) VALUES {}",
             vec![one.as_str(); chunk.len()].join(",")
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));

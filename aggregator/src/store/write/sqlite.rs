@@ -112,10 +112,15 @@ impl Bulk for Sqlite {
         }
         let mut inserted = HashSet::with_capacity(writes.events.len());
         for chunk in writes.events.chunks(ROWS_PER_STATEMENT) {
+            // `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: with no constraint left that
+            // can abort the statement (events have no foreign keys, and every NOT NULL
+            // column is bound from a value that cannot be null), SQLite keeps no statement
+            // journal, whose copy of every page the insert touches was a tenth of the drain's
+            // CPU. The only conflict left is the event id's: a duplicate, as before.
             let sql = format!(
-                "INSERT INTO events (id, project_id, event, contact_id, sent_contact_id, \
+                "INSERT OR IGNORE INTO events (id, project_id, event, contact_id, sent_contact_id, \
                  external_id, email, payload, occurred_at, received_at, stored_at, \
-                 idempotency_key, source, region) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                 idempotency_key, source, region) VALUES {} RETURNING id",
                 anonymous_placeholders(chunk.len(), 14)
             );
             let mut query = sqlx::query_scalar::<_, Uuid>(AssertSqlSafe(sql));
