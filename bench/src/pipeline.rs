@@ -124,13 +124,7 @@ async fn committed_all(aggregator: &Aggregator, accepted: u64) -> Option<()> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while std::time::Instant::now() < deadline {
         let (_, text) = aggregator.get_plain("/metrics").await;
-        let committed = text
-            .lines()
-            .find(|l| l.starts_with("sendrealm_aggregator_end_to_end_seconds_count"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if committed >= accepted as f64 {
+        if metric(&text, "sendrealm_aggregator_end_to_end_seconds_count") >= accepted as f64 {
             return Some(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -143,13 +137,7 @@ async fn latencies(aggregator: &Aggregator) -> Latencies {
     let mut last = Latencies::default();
     for _ in 0..100 {
         let (_, text) = aggregator.get_plain("/metrics").await;
-        let value = |line_start: String| {
-            text.lines()
-                .find(|l| l.starts_with(&line_start))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
+        let value = |line_start: String| metric(&text, &line_start);
         let quantiles = |name: &str| {
             let q = |q: &str| {
                 value(format!(
@@ -173,4 +161,13 @@ async fn latencies(aggregator: &Aggregator) -> Latencies {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     last
+}
+
+/// The value of the first `/metrics` line starting with `line_start` (0 when absent).
+fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
 }

@@ -78,6 +78,18 @@ fn ip_parses_with_std_net() {
     assert!(parse_ip("::").is_none());
     assert!(parse_ip("1.2.3").is_none());
     assert!(parse_ip("73.0.3683.86").is_none());
+    // The byte prefilter keeps every form std accepts.
+    assert!(parse_ip(" 10.0.0.1 ").is_some(), "trimmed first");
+    assert!(parse_ip("::ffff:10.0.0.1").is_some(), "IPv4-mapped");
+    assert!(parse_ip("FE80::1").is_some(), "upper-case hex");
+    assert!(parse_ip("ord_1").is_none());
+}
+
+#[test]
+fn iban_prefilter_keeps_spaced_forms() {
+    assert!(is_iban(" DE89 3704 0044 0532 0130 00"));
+    assert!(!is_iban("D"));
+    assert!(!is_iban("12345678901234567890"), "no country code");
 }
 
 #[test]
