@@ -46,6 +46,8 @@ pub struct Metrics {
     pub processing: Recorder,
     /// Received → committed.
     pub end_to_end: Recorder,
+    /// A batch's write transaction: waiting for the connection, lookups, inserts, commit.
+    pub transaction: Recorder,
     /// Messages per pulled batch.
     pub batch_sizes: Recorder,
     projects: Mutex<BTreeMap<String, ProjectStats>>,
@@ -140,6 +142,11 @@ impl Metrics {
                 "sendrealm_aggregator_end_to_end_seconds",
                 "Time from receipt at the agent to the commit.",
                 &self.end_to_end,
+            ),
+            (
+                "sendrealm_aggregator_transaction_seconds",
+                "Time of one batch's write transaction, from waiting for the database to the commit.",
+                &self.transaction,
             ),
         ] {
             write_summary_header(&mut out, name, help);

@@ -124,6 +124,15 @@ async fn metrics_parse_and_histograms_move_when_events_flow(database: Database) 
     assert!(summary_count(&scrape, "sendrealm_aggregator_processing_seconds", &[]) >= 5);
     assert!(summary_quantile(&scrape, "sendrealm_aggregator_processing_seconds", &[], 0.5) > 0.0);
     assert!(summary_count(&scrape, "sendrealm_aggregator_batch_messages", &[]) >= 1);
+    assert!(summary_count(&scrape, "sendrealm_aggregator_transaction_seconds", &[]) >= 1);
+    assert!(
+        summary_quantile(
+            &scrape,
+            "sendrealm_aggregator_transaction_seconds",
+            &[],
+            0.5
+        ) > 0.0
+    );
 }
 
 #[tokio::test]

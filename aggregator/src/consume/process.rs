@@ -283,6 +283,7 @@ impl Consumer {
             // Only what is not known yet is looked up (see `known`).
             let (hits, ask) = self.known.split(&lookups);
             let now = Timestamp::now().unix_millis();
+            let started = std::time::Instant::now();
             let written = self
                 .store
                 .write_batch(&ask, now, |found| {
@@ -297,6 +298,11 @@ impl Consumer {
                 .await;
             match written {
                 Ok(written) => {
+                    // Database stalls (a slow sync, a checkpoint, another writer) show here
+                    // and not in the batch's other steps.
+                    self.metrics
+                        .transaction
+                        .record_value(started.elapsed().as_micros() as u64);
                     let (outcomes, system_events, learnt) = written.decided;
                     self.known.remember(learnt);
                     if self.catalog {
