@@ -8,15 +8,39 @@ use crate::ceilings;
 use crate::loadgen::{self, Outcome, Target};
 
 /// Pins every thread of a process to one CPU (when there are at least two), so the load
-/// generator does not steal the server's core.
+/// generator does not steal the server's core. Threads it starts later inherit the pin
+/// from the thread that starts them.
 pub fn pin(pid: Option<u32>, cpu: usize) {
     if num_cpus() < 2 {
         return;
     }
-    if let Some(pid) = pid {
-        let _ = std::process::Command::new("taskset")
-            .args(["-a", "-c", &cpu.to_string(), "-p", &pid.to_string()])
-            .output();
+    let Some(pid) = pid else {
+        return;
+    };
+    let mut set = nix::sched::CpuSet::new();
+    if set.set(cpu).is_err() {
+        return;
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten();
+    let mut pinned = 0;
+    for task in tasks {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        match nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(tid), &set) {
+            Ok(()) => pinned += 1,
+            Err(error) => eprintln!("cannot pin thread {tid} of {pid} to CPU {cpu}: {error}"),
+        }
+    }
+    if pinned == 0 {
+        eprintln!("warning: process {pid} was not pinned to CPU {cpu}");
     }
 }
 
