@@ -199,17 +199,21 @@ pub async fn closed_loop(
     merge(tasks, duration).await
 }
 
-/// Sends `rate` requests per second for `duration` over `connections` connections,
-/// timing each from when it was due (so a stall shows as latency, not as fewer requests).
+/// Sends `rate` requests per second for `warmup + duration` over `connections`
+/// connections, timing each from when it was due (so a stall shows as latency, not as
+/// fewer requests). Latency is recorded after the warmup only (a fresh server's first
+/// moments, as in the closed-loop phases); every request counts as accepted or failed.
 pub async fn open_loop(
     target: &Target,
     rate: f64,
     connections: usize,
+    warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Outcome> {
-    let total = (rate * duration.as_secs_f64()) as u64;
+    let total = (rate * (warmup + duration).as_secs_f64()) as u64;
     let interval = Duration::from_secs_f64(connections as f64 / rate);
     let start = Instant::now() + Duration::from_millis(50);
+    let measured_from = start + warmup;
     let mut tasks = Vec::new();
     for c in 0..connections as u64 {
         let target = target.clone();
@@ -230,7 +234,9 @@ pub async fn open_loop(
                 match connection.exchange(&request).await {
                     Ok(status) if (200..300).contains(&status) => {
                         ok += 1;
-                        let _ = latency.record(due.elapsed().as_micros() as u64);
+                        if due >= measured_from {
+                            let _ = latency.record(due.elapsed().as_micros() as u64);
+                        }
                     }
                     Ok(status) => {
                         failed += 1;
@@ -247,7 +253,7 @@ pub async fn open_loop(
             anyhow::Ok((ok, failed, latency, first_failure))
         }));
     }
-    merge(tasks, duration).await
+    merge(tasks, warmup + duration).await
 }
 
 type TaskResult = anyhow::Result<(u64, u64, Histogram<u64>, Option<String>)>;

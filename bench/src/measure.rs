@@ -87,9 +87,11 @@ pub async fn open(
     connections: usize,
     plan: &Plan,
 ) -> anyhow::Result<Outcome> {
-    let (target, phase) = (target.clone(), plan.phase);
-    on_load_core(move || async move { loadgen::open_loop(&target, rate, connections, phase).await })
-        .await
+    let (target, warmup, phase) = (target.clone(), plan.warmup, plan.phase);
+    on_load_core(move || async move {
+        loadgen::open_loop(&target, rate, connections, warmup, phase).await
+    })
+    .await
 }
 
 /// CPUs this process may use.
