@@ -94,6 +94,7 @@ pub async fn sustained_max(
     run_id: &str,
 ) -> anyhow::Result<f64> {
     let (mut low, mut high) = (upper / 4.0, upper);
+    let mut verified = false;
     for probe in 0..probes {
         let rate = (low + high) / 2.0;
         let (e2e, load) = end_to_end_phase(plan, rate, &format!("{run_id}p{probe}")).await?;
@@ -112,9 +113,15 @@ pub async fn sustained_max(
         );
         if sustained {
             low = rate;
+            verified = true;
         } else {
             high = rate;
         }
+    }
+    if !verified {
+        eprintln!(
+            "warning: no probe was sustained; the pipeline's max is the unprobed lower bound {low:.0}/s"
+        );
     }
     Ok(low)
 }

@@ -74,13 +74,9 @@ async fn regions_keep_accepting_through_a_hub_outage_and_everything_is_stored_on
     // The second copy is within the hub stream's duplicate window: dropped there; past it,
     // the aggregator's unique event id would absorb it.
     assert_eq!(
-        db::count(
-            &url,
-            "SELECT count(*) FROM events WHERE idempotency_key = $1",
-            &["shared-key"]
-        )
-        .await,
-        1
+        shared_key_events(&url).await,
+        1,
+        "the key posted to both regions is one event"
     );
 
     // A key revoked before the outage.
@@ -190,12 +186,7 @@ async fn regions_keep_accepting_through_a_hub_outage_and_everything_is_stored_on
     .await;
 
     assert_eq!(
-        db::count(
-            &url,
-            "SELECT count(*) FROM events WHERE idempotency_key = $1",
-            &["shared-key"]
-        )
-        .await,
+        shared_key_events(&url).await,
         1,
         "the key posted to both regions is still one event after everything arrived"
     );
@@ -322,6 +313,16 @@ async fn an_agents_credentials_reach_only_its_regions_subjects_and_the_policies(
 }
 
 /// Waits for the server's permission error naming `what`.
+/// Stored events of the idempotency key posted to both regions.
+async fn shared_key_events(url: &str) -> i64 {
+    db::count(
+        url,
+        "SELECT count(*) FROM events WHERE idempotency_key = $1",
+        &["shared-key"],
+    )
+    .await
+}
+
 async fn denied(errors: &mut tokio::sync::mpsc::UnboundedReceiver<String>, what: &str) {
     let error = tokio::time::timeout(Duration::from_secs(5), errors.recv())
         .await
