@@ -62,27 +62,46 @@ impl IngestError {
     }
 }
 
-/// An accepted event: the `data` object of the answer (the event as stored, with its
-/// resolved identity and `deduplicated`).
+/// An accepted event's answer (the event as stored, with its resolved identity and
+/// `deduplicated`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
     /// Newly stored (`202`).
-    New(Bytes),
+    New(Answer),
     /// The idempotency key was seen before: the original event (`200`).
-    Replayed(Bytes),
+    Replayed(Answer),
 }
 
-/// The `data` object for an event's JSON.
-fn data(event_json: &[u8], event: &Event, deduplicated: bool) -> Bytes {
-    Bytes::from(event::data_json(
+/// A success body, `{"data":{…}}`, written once: `POST /events` sends it whole, a batch
+/// splices in its `data` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer(Bytes);
+
+impl Answer {
+    /// The whole body.
+    pub fn body(&self) -> Bytes {
+        self.0.clone()
+    }
+
+    /// The `data` object.
+    pub fn data(&self) -> &[u8] {
+        self.0
+            .get(event::DATA_OPEN.len()..self.0.len().saturating_sub(1))
+            .unwrap_or_default()
+    }
+}
+
+/// The answer for an event's JSON.
+fn data(event_json: &[u8], event: &Event, deduplicated: bool) -> Answer {
+    Answer(Bytes::from(event::data_body(
         event_json,
         event.resolved_identity(),
         Some(deduplicated),
-    ))
+    )))
 }
 
-/// The `data` object of a replay: the original as stored, its ids in today's form.
-fn replayed(original: &[u8], fallback: &Event) -> Bytes {
+/// The answer of a replay: the original as stored, its ids in today's form.
+fn replayed(original: &[u8], fallback: &Event) -> Answer {
     match Event::from_json(original) {
         Ok(mut stored) => {
             stored.normalize_legacy_ids();
@@ -251,11 +270,8 @@ impl Ingest {
         loop {
             let at = match self.recent.claim(key) {
                 Claim::Accepted(at) => at,
-                Claim::Wait(mut outcome) => match outcome.wait_for(Option::is_some).await {
-                    Ok(at) => match *at {
-                        Some(at) => at,
-                        None => continue,
-                    },
+                Claim::Wait(outcome) => match outcome.await {
+                    Ok(at) => at,
                     // The other request failed: this one tries itself.
                     Err(_) => continue,
                 },

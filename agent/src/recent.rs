@@ -7,18 +7,19 @@
 //! with it waits for the first's outcome instead of publishing a second copy. Beyond this
 //! agent and this window, the aggregator's unique key still stores the event once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::collections::hash_map::{Entry as MapEntry, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 /// What a key is in the index; `V` says where its event is (small: the index holds
 /// many keys, never the events themselves).
-#[derive(Clone)]
 enum Slot<V> {
-    /// Being published; the outcome (`Some` once accepted) will be sent here.
-    Publishing(watch::Receiver<Option<V>>),
+    /// Being published; requests that resent the key meanwhile wait here (usually none,
+    /// so nothing is allocated for them).
+    Publishing(Vec<oneshot::Sender<V>>),
     /// Accepted: where the event is.
     Accepted(V),
 }
@@ -29,9 +30,11 @@ struct Entry<V> {
 }
 
 /// Keys are event ids (128 bits, derived from project and idempotency key): 16 bytes an
-/// entry however long the key.
+/// entry however long the key. The map's hash is seeded at random per process, so keys
+/// ground to collide in one agent's map do not collide in another's; it is several times
+/// cheaper than SipHash on a 128-bit key.
 struct Inner<V> {
-    keys: HashMap<u128, Entry<V>>,
+    keys: HashMap<u128, Entry<V>, foldhash::fast::RandomState>,
     order: VecDeque<(Instant, u128)>,
 }
 
@@ -48,8 +51,9 @@ pub enum Claim<'a, V: Clone> {
     Mine(Guard<'a, V>),
     /// Accepted before: where the original event is.
     Accepted(V),
-    /// Another request is publishing it: its outcome arrives here.
-    Wait(watch::Receiver<Option<V>>),
+    /// Another request is publishing it: where its event is arrives here, or the sender
+    /// is dropped when that publish failed.
+    Wait(oneshot::Receiver<V>),
 }
 
 /// A claimed key. [`Guard::accepted`] records the event; dropped without it (the publish
@@ -57,7 +61,7 @@ pub enum Claim<'a, V: Clone> {
 pub struct Guard<'a, V: Clone> {
     index: &'a RecentKeys<V>,
     key: u128,
-    sender: Option<watch::Sender<Option<V>>>,
+    done: bool,
 }
 
 impl<V: Clone> RecentKeys<V> {
@@ -67,45 +71,52 @@ impl<V: Clone> RecentKeys<V> {
             window,
             capacity,
             inner: Mutex::new(Inner {
-                keys: HashMap::new(),
+                keys: HashMap::default(),
                 order: VecDeque::new(),
             }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<V>> {
+        // The map stays consistent whatever panicked while holding it.
+        match self.inner.lock() {
+            Ok(inner) => inner,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
     /// Looks `key` up, claiming it when it is free.
     pub fn claim(&self, key: u128) -> Claim<'_, V> {
         let now = Instant::now();
-        let mut inner = match self.inner.lock() {
-            Ok(inner) => inner,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut inner = self.lock();
         self.expire(&mut inner, now);
-        if let Some(entry) = inner.keys.get(&key) {
-            return match &entry.slot {
+        match inner.keys.entry(key) {
+            MapEntry::Occupied(mut entry) => match &mut entry.get_mut().slot {
                 Slot::Accepted(at) => Claim::Accepted(at.clone()),
-                Slot::Publishing(receiver) => Claim::Wait(receiver.clone()),
-            };
-        }
-        let (sender, receiver) = watch::channel(None);
-        inner.keys.insert(
-            key,
-            Entry {
-                slot: Slot::Publishing(receiver),
-                at: now,
+                Slot::Publishing(waiters) => {
+                    let (sender, receiver) = oneshot::channel();
+                    waiters.push(sender);
+                    Claim::Wait(receiver)
+                }
             },
-        );
-        inner.order.push_back((now, key));
-        Claim::Mine(Guard {
-            index: self,
-            key,
-            sender: Some(sender),
-        })
+            MapEntry::Vacant(entry) => {
+                entry.insert(Entry {
+                    slot: Slot::Publishing(Vec::new()),
+                    at: now,
+                });
+                inner.order.push_back((now, key));
+                Claim::Mine(Guard {
+                    index: self,
+                    key,
+                    done: false,
+                })
+            }
+        }
     }
 
     /// How many keys it holds.
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|i| i.keys.len()).unwrap_or(0)
+        self.lock().keys.len()
     }
 
     /// Whether it holds no key.
@@ -124,8 +135,10 @@ impl<V: Clone> RecentKeys<V> {
             };
             // Only the entry this order item was made for (a key freed and claimed again
             // has a newer one).
-            if inner.keys.get(&key).is_some_and(|e| e.at == at) {
-                inner.keys.remove(&key);
+            if let MapEntry::Occupied(entry) = inner.keys.entry(key)
+                && entry.get().at == at
+            {
+                entry.remove();
             }
         }
     }
@@ -134,28 +147,36 @@ impl<V: Clone> RecentKeys<V> {
 impl<V: Clone> Guard<'_, V> {
     /// Records the key as accepted with where its event is, and wakes those waiting.
     pub fn accepted(mut self, at: V) {
-        if let Ok(mut inner) = self.index.inner.lock()
-            && let Some(entry) = inner.keys.get_mut(&self.key)
-        {
-            entry.slot = Slot::Accepted(at.clone());
-        }
-        if let Some(sender) = self.sender.take() {
-            let _ = sender.send(Some(at));
+        self.done = true;
+        let waiters = {
+            let mut inner = self.index.lock();
+            match inner.keys.get_mut(&self.key) {
+                Some(entry) => match std::mem::replace(&mut entry.slot, Slot::Accepted(at.clone()))
+                {
+                    Slot::Publishing(waiters) => waiters,
+                    Slot::Accepted(_) => Vec::new(),
+                },
+                None => Vec::new(),
+            }
+        };
+        for waiter in waiters {
+            let _ = waiter.send(at.clone());
         }
     }
 }
 
 impl<V: Clone> Drop for Guard<'_, V> {
     fn drop(&mut self) {
-        // Not accepted: free the key; those waiting see the sender gone and try themselves.
-        if self.sender.is_some()
-            && let Ok(mut inner) = self.index.inner.lock()
-            && inner
-                .keys
-                .get(&self.key)
-                .is_some_and(|e| matches!(e.slot, Slot::Publishing(_)))
+        // Not accepted: free the key; those waiting see their sender gone and try
+        // themselves.
+        if self.done {
+            return;
+        }
+        let mut inner = self.index.lock();
+        if let MapEntry::Occupied(entry) = inner.keys.entry(self.key)
+            && matches!(entry.get().slot, Slot::Publishing(_))
         {
-            inner.keys.remove(&self.key);
+            entry.remove();
         }
     }
 }
@@ -174,7 +195,7 @@ mod tests {
             panic!("being published");
         };
         guard.accepted(7u64);
-        assert_eq!(*waiting.borrow_and_update(), Some(7));
+        assert_eq!(waiting.try_recv().ok(), Some(7));
         assert!(matches!(index.claim(1), Claim::Accepted(7)));
     }
 
@@ -184,12 +205,13 @@ mod tests {
         let Claim::Mine(guard) = index.claim(1) else {
             panic!("free");
         };
-        let Claim::Wait(waiting) = index.claim(1) else {
+        let Claim::Wait(mut waiting) = index.claim(1) else {
             panic!("being published");
         };
         drop(guard);
-        assert!(
-            waiting.has_changed().is_err(),
+        assert_eq!(
+            waiting.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed),
             "the waiter learns it failed"
         );
         assert!(matches!(index.claim(1), Claim::Mine(_)));

@@ -261,9 +261,36 @@ pub fn data_json(
     deduplicated: Option<bool>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(event_json.len() + 128);
+    write_data_json(&mut out, event_json, resolved, deduplicated);
+    out
+}
+
+/// A success body, `{"data": …}`, around [`data_json`]'s object, written in one pass.
+pub fn data_body(
+    event_json: &[u8],
+    resolved: Option<(IdentityKind, &str)>,
+    deduplicated: Option<bool>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(event_json.len() + 136);
+    out.extend_from_slice(DATA_OPEN);
+    write_data_json(&mut out, event_json, resolved, deduplicated);
+    out.push(b'}');
+    out
+}
+
+/// What opens a success body; [`data_body`]'s `data` object follows it.
+pub const DATA_OPEN: &[u8] = br#"{"data":"#;
+
+fn write_data_json(
+    out: &mut Vec<u8>,
+    event_json: &[u8],
+    resolved: Option<(IdentityKind, &str)>,
+    deduplicated: Option<bool>,
+) {
     // An event object always ends with its closing brace; anything else is passed through.
     let Some(body) = event_json.strip_suffix(b"}") else {
-        return event_json.to_vec();
+        out.extend_from_slice(event_json);
+        return;
     };
     out.extend_from_slice(body);
     if body.iter().rev().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -276,7 +303,7 @@ pub fn data_json(
             out.extend_from_slice(kind.as_str().as_bytes());
             out.extend_from_slice(br#"","resolved_identity_value":"#);
             // Writing a string into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut out, value);
+            let _ = serde_json::to_writer(&mut *out, value);
         }
         None => out.extend_from_slice(br#"null,"resolved_identity_value":null"#),
     }
@@ -288,13 +315,12 @@ pub fn data_json(
         });
     }
     out.push(b'}');
-    out
 }
 
 /// Wraps a `data` object as a success body: `{"data": …}`.
 pub fn data_envelope(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 9);
-    out.extend_from_slice(br#"{"data":"#);
+    out.extend_from_slice(DATA_OPEN);
     out.extend_from_slice(data);
     out.push(b'}');
     out

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 
 use sendrealm_common::error_code::{ErrorBody, ErrorCode};
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::{HeaderName, HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
 use crate::ingest::IngestError;
@@ -128,10 +128,14 @@ pub fn json_response(status: StatusCode, body: bytes::Bytes) -> Response {
 
 /// Sets `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
 pub fn set_rate_headers(response: &mut Response, rate: RateInfo) {
+    // Named once: a `&str` name is parsed and checked on every insert.
+    static LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+    static REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+    static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
     let headers = response.headers_mut();
-    headers.insert("ratelimit-limit", HeaderValue::from(rate.limit));
-    headers.insert("ratelimit-remaining", HeaderValue::from(rate.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(rate.reset_secs));
+    headers.insert(LIMIT.clone(), HeaderValue::from(rate.limit));
+    headers.insert(REMAINING.clone(), HeaderValue::from(rate.remaining));
+    headers.insert(RESET.clone(), HeaderValue::from(rate.reset_secs));
 }
 
 /// Turns any rejection into the error envelope.

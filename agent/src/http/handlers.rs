@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use futures::Stream;
 use sendrealm_common::error_code::ErrorCode;
-use sendrealm_common::event::{Timestamp, data_envelope};
+use sendrealm_common::event::Timestamp;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
@@ -161,9 +161,9 @@ fn record(state: &State, project: &Project, outcome: &Outcome) {
 
 fn single_response(state: &State, outcome: Outcome) -> Response {
     let mut response = match outcome.result {
-        Ok(Accepted::New(data)) => json_response(StatusCode::ACCEPTED, data_envelope(&data).into()),
-        Ok(Accepted::Replayed(data)) => {
-            let mut response = json_response(StatusCode::OK, data_envelope(&data).into());
+        Ok(Accepted::New(answer)) => json_response(StatusCode::ACCEPTED, answer.body()),
+        Ok(Accepted::Replayed(answer)) => {
+            let mut response = json_response(StatusCode::OK, answer.body());
             response
                 .headers_mut()
                 .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
@@ -195,13 +195,13 @@ fn batch_response(state: &State, project: &Project, outcomes: Vec<Outcome>) -> R
         }
         last_rate = outcome.rate.or(last_rate);
         match outcome.result {
-            Ok(Accepted::New(data)) => {
+            Ok(Accepted::New(answer)) => {
                 accepted += 1;
-                item(&mut results, 202, None, b"data", &data);
+                item(&mut results, 202, None, b"data", answer.data());
             }
-            Ok(Accepted::Replayed(data)) => {
+            Ok(Accepted::Replayed(answer)) => {
                 replayed += 1;
-                item(&mut results, 200, None, b"data", &data);
+                item(&mut results, 200, None, b"data", answer.data());
             }
             Err(error) => {
                 rejected += 1;
