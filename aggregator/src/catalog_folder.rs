@@ -6,7 +6,9 @@
 //! them back after a restart, [`crate::catalog_handoff`]), folds them into their entries on a
 //! blocking thread (parsing, schema, PII detection, redaction: the CPU-heavy part) and
 //! writes each entry once per pass, in a transaction that also removes the queue rows it
-//! folded — so every stored event is counted exactly once, across crashes. Entries are
+//! folded — so every stored event is counted exactly once, across crashes. The fold runs
+//! on a thread of the lowest CPU priority ([`fold_thread`]): it takes what the consumer
+//! leaves, so a pass does not delay the commits beside it. Entries are
 //! read without locks and written only if unchanged since (their `version`): an owner
 //! decision, a retention purge or another aggregator's folder in between makes the pass
 //! start over instead of overwriting.
@@ -18,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Limits;
 use crate::catalog::fold::{self, Key};
+use crate::catalog::fold_thread;
 use crate::catalog_handoff::Handoff;
 use crate::store::{Store, StoreError};
 
@@ -74,7 +77,7 @@ pub async fn pass(
     let states = store
         .catalog_states(&keys.iter().collect::<Vec<_>>())
         .await?;
-    let states = tokio::task::spawn_blocking(move || {
+    let states = fold_thread::run(move || {
         let mut states = states;
         fold::fold(&mut states, &groups, &limits, now);
         states

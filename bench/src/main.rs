@@ -272,6 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ("end-to-end (202 → committed)", e2e.end_to_end),
         ("queue lag (received → pulled)", e2e.queue_lag),
         ("processing (pulled → committed)", e2e.processing),
+        ("a batch's write transaction", e2e.transaction),
     ] {
         findings.note(
             format!("{what} at half of the pipeline max, p50 / p99 ms"),

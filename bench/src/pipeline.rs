@@ -74,6 +74,8 @@ pub struct Latencies {
     pub queue_lag: (f64, f64),
     /// Pulled → committed.
     pub processing: (f64, f64),
+    /// One batch's write transaction (waiting for the database, statements, commit).
+    pub transaction: (f64, f64),
     /// Mean messages per pulled batch.
     pub batch_mean: f64,
     /// Seconds from the end of the load until every accepted event was committed (`None`:
@@ -158,6 +160,7 @@ async fn latencies(aggregator: &Aggregator) -> Latencies {
             end_to_end: quantiles("end_to_end"),
             queue_lag: quantiles("queue_lag"),
             processing: quantiles("processing"),
+            transaction: quantiles("transaction"),
             batch_mean: value("sendrealm_aggregator_batch_messages_sum".into()) / batches.max(1.0),
             catch_up: None,
         };

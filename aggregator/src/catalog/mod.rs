@@ -7,6 +7,7 @@ mod detect;
 mod drift;
 pub mod entry;
 pub mod fold;
+pub mod fold_thread;
 mod formats;
 mod keys;
 mod pii;
