@@ -31,6 +31,15 @@ pub async fn bench_stream(js: &async_nats::jetstream::Context, name: &str, subje
     js.create_stream(config).await.expect("bench stream");
 }
 
+/// Messages in the agents' events stream.
+async fn events_messages(js: &async_nats::jetstream::Context) -> u64 {
+    let name = sendrealm_common::config::StreamConfig::default().name;
+    match js.get_stream(name).await {
+        Ok(mut stream) => stream.info().await.map_or(0, |i| i.state.messages),
+        Err(_) => 0,
+    }
+}
+
 /// Runs the edge phases.
 /// The peer's line.
 const PEER: &str = "mq-bridge 1.2.0 (fire_and_forget false, deduplicate true)";
@@ -69,6 +78,14 @@ pub async fn run(
     );
     eprintln!("raw JetStream with TTL: {raw_ttl:.0} msg/s, nats-server {ttl_us:.1} µs/msg");
 
+    // The contenders get a nats-server of their own: the one above now holds the raw
+    // lines' messages and, in its duplicate window, their ids (a million or so), and its
+    // upkeep of those would be charged to whichever contender runs meanwhile.
+    drop(js);
+    drop(nats);
+    let nats = NatsServer::start();
+    let js = nats.jetstream().await;
+    let nats_pid = nats.pid();
     // The three HTTP servers, all pinned to the same core, all running; the load visits
     // them in turn, round after round, so machine noise hits each alike. Medians count.
     bench_stream(&js, "BENCH_NAIVE", "bench.naive").await;
@@ -201,18 +218,30 @@ pub async fn run(
             target.body = single_body(format!("{run_id}r{round}{}", &name[..2]));
             target.round = round as u64;
             let before = (cpu_secs(*pid), cpu_secs(nats_pid));
+            // Both agents publish to the events stream, one round at a time.
+            let agent = name.starts_with("agent");
+            let messages_before = if agent { events_messages(&js).await } else { 0 };
             let outcome = closed(&target, plan.connections, plan).await?;
             let requests = outcome.ok.max(1) as f64;
             let server_us = (cpu_secs(*pid) - before.0) / requests * 1e6;
             let nats_us = (cpu_secs(nats_pid) - before.1) / requests * 1e6;
+            // Counted over warmup and measurement alike: every request of the round.
+            let per_message = if agent {
+                let messages = events_messages(&js).await.saturating_sub(messages_before);
+                Some(outcome.sent as f64 / messages.max(1) as f64)
+            } else {
+                None
+            };
             eprintln!(
-                "round {round}: {name}: {:.0} req/s, {server_us:.1} µs CPU/request (+{nats_us:.1} nats-server)",
-                outcome.rate()
+                "round {round}: {name}: {:.0} req/s, {server_us:.1} µs CPU/request (+{nats_us:.1} nats-server), {:.1} events per message",
+                outcome.rate(),
+                per_message.unwrap_or(1.0)
             );
             results.push(Measured {
                 outcome,
                 server_us,
                 nats_us,
+                per_message,
             });
         }
     }
@@ -230,6 +259,12 @@ pub async fn run(
             format!("{name}: CPU per request, server / nats-server (µs)"),
             format!("{:.1} / {:.1}", median.server_us, median.nats_us),
         );
+        if let Some(per_message) = median.per_message {
+            findings.note(
+                format!("{name}: events per stream message"),
+                format!("{per_message:.1}"),
+            );
+        }
         medians.push(median.outcome.rate());
     }
     let rate_of = |name: &str| {

@@ -31,7 +31,7 @@ use sendrealm_e2e::postgres::PgDatabase;
 
 use bodies::{batch_body, single_body};
 use loadgen::Target;
-use measure::{addr_of, closed, num_cpus};
+use measure::{addr_of, closed, num_cpus, open};
 use report::{Findings, Report};
 
 #[derive(Parser)]
@@ -58,6 +58,10 @@ pub struct Cli {
     /// With --load: seconds.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// With --load: requests per second, sent on a schedule (open loop; latency counted
+    /// from when each was due) instead of as fast as answers come
+    #[arg(long)]
+    rate: Option<f64>,
     /// With --load: connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -341,7 +345,10 @@ async fn load_only(url: &str, key: &str, cli: &Cli) -> anyhow::Result<()> {
         warmup: Duration::from_secs(1),
         ..Plan::of(cli)
     };
-    let outcome = closed(&target, cli.connections, &plan).await?;
+    let outcome = match cli.rate {
+        Some(rate) => open(&target, rate, cli.connections, &plan).await?,
+        None => closed(&target, cli.connections, &plan).await?,
+    };
     println!(
         "{:.0} req/s ({:.0} events/s), p50 {:.2} ms, p99 {:.2} ms, failed {} {:?}",
         outcome.rate(),

@@ -109,6 +109,8 @@ pub struct Measured {
     pub server_us: f64,
     /// nats-server CPU per request, µs.
     pub nats_us: f64,
+    /// Events per message in the stream (`None` where not counted).
+    pub per_message: Option<f64>,
 }
 
 /// CPU time (user + system, all threads) a process has used, in seconds.
