@@ -8,7 +8,8 @@ use sendrealm_e2e::nats::NatsServer;
 use crate::bodies::{batch_body, event_body, single_body};
 use crate::loadgen::Target;
 use crate::measure::{
-    Measured, addr_of, closed, cpu_secs, free_addr, open, peak_rss_mb, pin, wait_port,
+    Measured, addr_of, closed, cpu_secs, free_addr, num_cpus, open, peak_rss_mb, pin, unpin,
+    wait_port,
 };
 use crate::report::Findings;
 use crate::{Cli, Plan, ceilings, peer};
@@ -86,6 +87,9 @@ pub async fn run(
     let nats = NatsServer::start();
     let js = nats.jetstream().await;
     let nats_pid = nats.pid();
+    // The broker shares the load generator's core: core 0 is the server's under test
+    // alone, as an edge host's would be (the broker runs elsewhere in production).
+    pin(nats_pid, num_cpus().saturating_sub(1));
     // The three HTTP servers, all pinned to the same core, all running; the load visits
     // them in turn, round after round, so machine noise hits each alike. Medians count.
     bench_stream(&js, "BENCH_NAIVE", "bench.naive").await;
@@ -295,6 +299,9 @@ pub async fn run(
     }
     drop(peer);
     naive.kill().await.ok();
+    // Batches are compared with the raw JetStream line, measured with the broker free to
+    // use both cores.
+    unpin(nats_pid);
 
     let batch = Target {
         addr: agent_addr,

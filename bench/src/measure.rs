@@ -11,6 +11,16 @@ use crate::loadgen::{self, Outcome, Target};
 /// generator does not steal the server's core. Threads it starts later inherit the pin
 /// from the thread that starts them.
 pub fn pin(pid: Option<u32>, cpu: usize) {
+    pin_to(pid, &[cpu]);
+}
+
+/// Lets every thread of a process run on any CPU again.
+pub fn unpin(pid: Option<u32>) {
+    pin_to(pid, &(0..num_cpus()).collect::<Vec<_>>());
+}
+
+/// Pins every thread of a process to a set of CPUs (when there are at least two).
+fn pin_to(pid: Option<u32>, cpus: &[usize]) {
     if num_cpus() < 2 {
         return;
     }
@@ -18,7 +28,7 @@ pub fn pin(pid: Option<u32>, cpu: usize) {
         return;
     };
     let mut set = nix::sched::CpuSet::new();
-    if set.set(cpu).is_err() {
+    if cpus.iter().any(|cpu| set.set(*cpu).is_err()) {
         return;
     }
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -36,11 +46,11 @@ pub fn pin(pid: Option<u32>, cpu: usize) {
         };
         match nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(tid), &set) {
             Ok(()) => pinned += 1,
-            Err(error) => eprintln!("cannot pin thread {tid} of {pid} to CPU {cpu}: {error}"),
+            Err(error) => eprintln!("cannot pin thread {tid} of {pid} to CPUs {cpus:?}: {error}"),
         }
     }
     if pinned == 0 {
-        eprintln!("warning: process {pid} was not pinned to CPU {cpu}");
+        eprintln!("warning: process {pid} was not pinned to CPUs {cpus:?}");
     }
 }
 
