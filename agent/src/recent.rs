@@ -36,6 +36,9 @@ struct Entry<V> {
 struct Inner<V> {
     keys: HashMap<u128, Entry<V>, foldhash::fast::RandomState>,
     order: VecDeque<(Instant, u128)>,
+    /// Waiters of keys pushed out while still being published (the index was full): the
+    /// publish's outcome still reaches them. Empty but for that.
+    evicted: HashMap<u128, Vec<oneshot::Sender<V>>, foldhash::fast::RandomState>,
 }
 
 /// The index.
@@ -73,6 +76,7 @@ impl<V: Clone> RecentKeys<V> {
             inner: Mutex::new(Inner {
                 keys: HashMap::default(),
                 order: VecDeque::new(),
+                evicted: HashMap::default(),
             }),
         }
     }
@@ -137,8 +141,10 @@ impl<V: Clone> RecentKeys<V> {
             // has a newer one).
             if let MapEntry::Occupied(entry) = inner.keys.entry(key)
                 && entry.get().at == at
+                && let Slot::Publishing(waiters) = entry.remove().slot
+                && !waiters.is_empty()
             {
-                entry.remove();
+                inner.evicted.insert(key, waiters);
             }
         }
     }
@@ -150,14 +156,18 @@ impl<V: Clone> Guard<'_, V> {
         self.done = true;
         let waiters = {
             let mut inner = self.index.lock();
-            match inner.keys.get_mut(&self.key) {
+            let mut waiters = match inner.keys.get_mut(&self.key) {
                 Some(entry) => match std::mem::replace(&mut entry.slot, Slot::Accepted(at.clone()))
                 {
                     Slot::Publishing(waiters) => waiters,
                     Slot::Accepted(_) => Vec::new(),
                 },
                 None => Vec::new(),
+            };
+            if let Some(evicted) = inner.evicted.remove(&self.key) {
+                waiters.extend(evicted);
             }
+            waiters
         };
         for waiter in waiters {
             let _ = waiter.send(at.clone());
@@ -178,6 +188,7 @@ impl<V: Clone> Drop for Guard<'_, V> {
         {
             entry.remove();
         }
+        inner.evicted.remove(&self.key);
     }
 }
 
@@ -197,6 +208,25 @@ mod tests {
         guard.accepted(7u64);
         assert_eq!(waiting.try_recv().ok(), Some(7));
         assert!(matches!(index.claim(1), Claim::Accepted(7)));
+    }
+
+    #[test]
+    fn waiters_of_a_key_pushed_out_mid_publish_still_get_its_outcome() {
+        let index = RecentKeys::<u64>::new(Duration::from_secs(60), 1);
+        let Claim::Mine(guard) = index.claim(1) else {
+            panic!("free");
+        };
+        let Claim::Wait(mut waiting) = index.claim(1) else {
+            panic!("being published");
+        };
+        drop(index.claim(2));
+        drop(index.claim(3));
+        assert!(
+            index.inner.lock().is_ok_and(|i| !i.keys.contains_key(&1)),
+            "pushed out of the full index"
+        );
+        guard.accepted(7u64);
+        assert_eq!(waiting.try_recv().ok(), Some(7));
     }
 
     #[test]
