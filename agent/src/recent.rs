@@ -164,7 +164,10 @@ impl<V: Clone> Guard<'_, V> {
                 },
                 None => Vec::new(),
             };
-            if let Some(evicted) = inner.evicted.remove(&self.key) {
+            // Almost always empty: no hashing on the way.
+            if !inner.evicted.is_empty()
+                && let Some(evicted) = inner.evicted.remove(&self.key)
+            {
                 waiters.extend(evicted);
             }
             waiters
@@ -188,7 +191,9 @@ impl<V: Clone> Drop for Guard<'_, V> {
         {
             entry.remove();
         }
-        inner.evicted.remove(&self.key);
+        if !inner.evicted.is_empty() {
+            inner.evicted.remove(&self.key);
+        }
     }
 }
 
